@@ -1,0 +1,45 @@
+"""A minimal in-memory :class:`~dacapo_trainers.Array`: a numpy buffer plus its geometry."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import attrs
+
+
+def _as_int_tuple(value: Sequence[int]) -> tuple[int, ...]:
+    return tuple(int(v) for v in value)
+
+
+@attrs.define(eq=False)
+class InMemoryArray:
+    """An :class:`~dacapo_trainers.Array` over a numpy array already in memory.
+
+    Trainers wrap crops in it before handing them to a task's predictor. ``axis_names`` defaults
+    to ``z, y, x`` (or ``y, x``) for the spatial axes, with ``"c^"`` first when the data has one
+    more axis than ``voxel_size`` has entries.
+    """
+
+    data: Any
+    voxel_size: tuple[int, ...] = attrs.field(converter=_as_int_tuple)
+    offset: tuple[int, ...] = attrs.field(converter=_as_int_tuple)
+    axis_names: tuple[str, ...] = attrs.field(converter=tuple)
+
+    @axis_names.default
+    def _default_axis_names(self) -> tuple[str, ...]:
+        spatial = ("z", "y", "x")[-len(self.voxel_size) :] if len(self.voxel_size) <= 3 else tuple(
+            f"d{i}" for i in range(len(self.voxel_size))
+        )
+        extra = self.data.ndim - len(self.voxel_size)
+        return ("c^",) * extra + spatial
+
+    @property
+    def dtype(self) -> Any:
+        """The numpy dtype of :attr:`data`."""
+        return self.data.dtype
+
+    @property
+    def spatial_shape(self) -> tuple[int, ...]:
+        """Shape of the spatial (non-channel) axes, in voxels."""
+        return tuple(self.data.shape[-len(self.voxel_size) :])

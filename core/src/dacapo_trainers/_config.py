@@ -1,0 +1,127 @@
+"""Config base classes: every config selected by a ``"__type__"`` tag derives from TaggedConfig.
+
+A config class is an attrs class. Its *type name* (the ``"__type__"`` value in JSON/YAML, and the
+entry-point name a plugin declares) is the class name, as in DaCapo. Fields carry their user
+documentation in ``metadata={"help_text": ...}``, also as in DaCapo; ``dacapo-trainers show``
+prints it and the JSON Schema uses it.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import attrs
+
+if TYPE_CHECKING:
+    from ._protocols import Dataset, Model, Task
+    from ._trainer import Trainer
+
+
+def help_text(config_class: type, field_name: str) -> str:
+    """The ``help_text`` metadata of a config field ("" when it has none)."""
+    field = attrs.fields_dict(config_class)[field_name]
+    return str(field.metadata.get("help_text", ""))
+
+
+@attrs.define(kw_only=True)
+class TaggedConfig:
+    """Base of every config that a ``"__type__"`` tag selects.
+
+    Subclasses are attrs classes (``@attrs.define``). Polymorphic fields are declared with a
+    base class (``trainer_config: TrainerConfig``, ``augments: list[AugmentConfig]``); the
+    converter then accepts any registered subclass whose type name the data's ``"__type__"``
+    gives.
+    """
+
+    @classmethod
+    def type_name(cls) -> str:
+        """The ``"__type__"`` tag of this class: its class name."""
+        return cls.__name__
+
+
+@attrs.define(kw_only=True)
+class TrainerConfig(TaggedConfig):
+    """Base class of trainer configs (DaCapo's ``TrainerConfig``).
+
+    Each subclass names the trainer it configures in the class attribute ``trainer_type``: the
+    trainer class itself, or a ``"module:Class"`` string that is imported only when a trainer
+    is built (so that validating a config never imports torch or gunpowder).
+    """
+
+    trainer_type: ClassVar[type[Trainer] | str]
+
+    name: str = attrs.field(
+        metadata={"help_text": "A unique name for this trainer config, used to identify it."}
+    )
+    batch_size: int = attrs.field(
+        metadata={"help_text": "The number of samples in one training batch."}
+    )
+    learning_rate: float = attrs.field(
+        metadata={"help_text": "The (initial) learning rate of the optimizer."}
+    )
+
+    @batch_size.validator
+    def _check_batch_size(self, attribute: attrs.Attribute[int], value: int) -> None:
+        if value < 1:
+            raise ValueError(f"batch_size must be at least 1, got {value}")
+
+    @learning_rate.validator
+    def _check_learning_rate(self, attribute: attrs.Attribute[float], value: float) -> None:
+        if not value > 0:
+            raise ValueError(f"learning_rate must be positive, got {value}")
+
+    @classmethod
+    def resolve_trainer_type(cls) -> type[Trainer]:
+        """The trainer class of this config, importing it if ``trainer_type`` is a string."""
+        target = getattr(cls, "trainer_type", None)
+        if target is None:
+            raise TypeError(f"{cls.__qualname__} does not set the class attribute trainer_type")
+        if isinstance(target, str):
+            return _import_object(target)  # type: ignore[no-any-return]
+        return target
+
+    def build_trainer(self) -> Trainer:
+        """A new trainer for this config: ``trainer_type(self)``."""
+        return self.resolve_trainer_type()(self)
+
+
+@attrs.define(kw_only=True)
+class ArchitectureConfig(TaggedConfig):
+    """Base class of architecture (model) configs."""
+
+    name: str = attrs.field(metadata={"help_text": "A unique name for this architecture."})
+
+    def build(self) -> Model:
+        """Build the model (a ``torch.nn.Module`` satisfying :class:`~dacapo_trainers.Model`)."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement build()")
+
+
+@attrs.define(kw_only=True)
+class TaskConfig(TaggedConfig):
+    """Base class of task configs (what the network learns: predictor and loss)."""
+
+    name: str = attrs.field(metadata={"help_text": "A unique name for this task."})
+
+    def build(self) -> Task:
+        """Build the task."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement build()")
+
+
+@attrs.define(kw_only=True)
+class DatasetConfig(TaggedConfig):
+    """Base class of dataset configs."""
+
+    name: str = attrs.field(metadata={"help_text": "A unique name for this dataset."})
+
+    def build(self) -> Dataset:
+        """Open the dataset (a :class:`~dacapo_trainers.Dataset`)."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement build()")
+
+
+def _import_object(target: str) -> Any:
+    module_name, _, qualname = target.partition(":")
+    obj: Any = importlib.import_module(module_name)
+    for part in qualname.split("."):
+        obj = getattr(obj, part)
+    return obj

@@ -1,0 +1,128 @@
+"""The Trainer contract: DaCapo's documented ``Trainer`` API, plus a context manager and reasons."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import torch
+
+    from ._config import TrainerConfig
+    from ._protocols import Dataset, LocalContainerIdentifier, Model, Task
+    from ._stats import TrainingIterationStats
+
+SnapshotListener = Callable[[int, "LocalContainerIdentifier"], None]
+
+
+class Trainer(abc.ABC):
+    """Base class of every trainer; DaCapo's ``Trainer`` API.
+
+    Life cycle, as the training driver runs it::
+
+        trainer = config.build_trainer()          # Trainer(config)
+        reason = trainer.cannot_train_reason(datasets)   # None: fine
+        optimizer = trainer.create_optimizer(model)
+        trainer.build_batch_provider(datasets, model, task, snapshot_container)
+        with trainer:                              # owns workers until __exit__
+            for stats in trainer.iterate(n, model, optimizer, device):
+                ...                                # stats.iteration == trainer.iteration - 1
+
+    Invariants a trainer keeps:
+
+    * ``iteration`` is the number of iterations completed; each yielded
+      :class:`~dacapo_trainers.TrainingIterationStats` has ``iteration`` equal to the value of
+      ``trainer.iteration`` before that step, and the values are consecutive. The driver sets
+      ``iteration`` when it resumes from a checkpoint, before calling :meth:`iterate`.
+    * ``iterate(n, ...)`` runs ``n`` steps (or fewer if the caller stops consuming it).
+    * Anything needing cleanup (processes, threads, files) is released by :meth:`__exit__`,
+      also when the body raised.
+
+    A trainer that needs state beyond ``iteration`` to resume exactly (e.g. a learning-rate
+    scheduler, its own random generators) exposes it through :meth:`state_dict` and
+    :meth:`load_state_dict`; the driver stores it in every checkpoint.
+    """
+
+    iteration: int
+    batch_size: int
+    learning_rate: float
+
+    def __init__(self, trainer_config: TrainerConfig) -> None:
+        self.trainer_config = trainer_config
+        self.iteration = 0
+        self.batch_size = trainer_config.batch_size
+        self.learning_rate = trainer_config.learning_rate
+        self._snapshot_listeners: list[SnapshotListener] = []
+
+    # -- DaCapo's API ------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def create_optimizer(self, model: Model) -> torch.optim.Optimizer:
+        """Create the optimizer for ``model`` (and any learning-rate schedule the trainer uses)."""
+
+    @abc.abstractmethod
+    def iterate(
+        self,
+        num_iterations: int,
+        model: Model,
+        optimizer: torch.optim.Optimizer,
+        device: torch.device,
+    ) -> Iterator[TrainingIterationStats]:
+        """Run ``num_iterations`` training steps, yielding the stats of each."""
+
+    def can_train(self, datasets: Sequence[Dataset]) -> bool:
+        """Whether this trainer can train on ``datasets``.
+
+        The default answers from :meth:`cannot_train_reason`; override that one to give a
+        reason along with the refusal.
+        """
+        return self.cannot_train_reason(datasets) is None
+
+    @abc.abstractmethod
+    def build_batch_provider(
+        self,
+        datasets: Sequence[Dataset],
+        model: Model,
+        task: Task,
+        snapshot_container: LocalContainerIdentifier | None = None,
+    ) -> None:
+        """Set up the data pipeline from ``datasets`` for ``model`` and ``task``.
+
+        Snapshots (raw, gt, target, weight, prediction of a batch) go to
+        ``snapshot_container`` when the trainer is configured to write them.
+        """
+
+    # -- additions ---------------------------------------------------------------------------
+
+    def cannot_train_reason(self, datasets: Sequence[Dataset]) -> str | None:
+        """Why this trainer cannot train on ``datasets``, or None if it can.
+
+        The reason is one sentence a user can act on ("dataset 'cells' has no gt").
+        """
+        return None
+
+    def state_dict(self) -> dict[str, Any]:
+        """Extra state to checkpoint for an exact resume (beyond model, optimizer, iteration)."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore the state returned by :meth:`state_dict`."""
+
+    def add_snapshot_listener(self, listener: SnapshotListener) -> None:
+        """Call ``listener(iteration, container)`` each time this trainer writes a snapshot."""
+        self._snapshot_listeners.append(listener)
+
+    def report_snapshot(self, iteration: int, container: LocalContainerIdentifier) -> None:
+        """Trainers call this after writing a snapshot; it notifies the listeners."""
+        for listener in self._snapshot_listeners:
+            listener(iteration, container)
+
+    def close(self) -> None:
+        """Release workers, threads and files. Safe to call more than once."""
+
+    def __enter__(self) -> Trainer:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

@@ -1,0 +1,134 @@
+"""Every hook of dacapo-trainers, in one place.
+
+Hooks are :mod:`pluggy` hooks of the project ``"dacapo_trainers"``; implement them with
+:data:`dacapo_trainers.hookimpl`. Two kinds:
+
+**Provider hooks** are implemented by the module an entry point of the group
+``dacapo_trainers`` names. The registry calls them on *that* plugin alone, when a config type it
+declares is first selected, and checks that the plugin returns the classes its entry points
+promise::
+
+    # pyproject.toml of a plugin
+    [project.entry-points.dacapo_trainers]
+    MyTrainerConfig = "my_trainer.plugin"
+
+    # my_trainer/plugin.py  (imports no torch at top level)
+    from dacapo_trainers import hookimpl
+    from .config import MyTrainerConfig
+
+    @hookimpl
+    def dacapo_trainers_trainer_configs():
+        return [MyTrainerConfig]
+
+**Lifecycle hooks** are implemented by observers (loggers, progress bars, checkpoint writers),
+registered with the training driver. They are 1:N: every registered observer is called, in
+pluggy's order (last registered first, ``tryfirst``/``trylast`` honoured), and return values
+are ignored. Call order for one run::
+
+    dacapo_trainers_train_start
+      (dacapo_trainers_train_iteration_end
+       [dacapo_trainers_train_snapshot_written]
+       [dacapo_trainers_train_checkpoint_written])*   -- per iteration, in this order
+    dacapo_trainers_train_end                          -- always, also after an error
+
+An observer that raises stops the run (it is a bug worth seeing); the driver still calls
+``dacapo_trainers_train_end`` on the others and keeps every checkpoint already written.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    from ._config import TaggedConfig, TrainerConfig
+    from ._stats import TrainingIterationStats
+    from ._trainer import Trainer
+
+PROJECT_NAME = "dacapo_trainers"
+
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+
+
+# -- provider hooks -----------------------------------------------------------------------------
+
+
+@hookspec
+def dacapo_trainers_trainer_configs() -> list[type[TrainerConfig]]:
+    """Return the trainer config classes this plugin provides.
+
+    Implement it in the module your entry points name. Each class's name is its type name and
+    must also be the name of one of your entry points in the group ``dacapo_trainers``.
+
+    :returns: a list of :class:`~dacapo_trainers.TrainerConfig` subclasses.
+    """
+    raise NotImplementedError
+
+
+@hookspec
+def dacapo_trainers_component_configs() -> list[type[TaggedConfig]]:
+    """Return the other tagged config classes this plugin provides.
+
+    These are configs a run or a trainer config nests by ``"__type__"``: augment configs,
+    architecture configs, task configs, dataset configs. As for trainer configs, each class
+    name must also be an entry-point name of the plugin.
+
+    :returns: a list of :class:`~dacapo_trainers.TaggedConfig` subclasses.
+    """
+    raise NotImplementedError
+
+
+# -- lifecycle hooks (observers, 1:N) -----------------------------------------------------------
+
+
+@hookspec
+def dacapo_trainers_train_start(
+    run: Any, trainer: Trainer, model: Any, start_iteration: int, output: Path
+) -> None:
+    """Training is about to start (or resume).
+
+    :param run: the run config (:class:`~dacapo_trainers.RunConfig`).
+    :param trainer: the trainer, with its batch provider built.
+    :param model: the model, already on its device and restored from a checkpoint if resuming.
+    :param start_iteration: the first iteration to run (0, or where a checkpoint left off).
+    :param output: the run's output directory.
+    """
+
+
+@hookspec
+def dacapo_trainers_train_iteration_end(
+    run: Any, stats: TrainingIterationStats, num_iterations: int
+) -> None:
+    """One training iteration finished.
+
+    :param run: the run config.
+    :param stats: what the trainer reported for the iteration.
+    :param num_iterations: the total number of iterations of the run.
+    """
+
+
+@hookspec
+def dacapo_trainers_train_snapshot_written(run: Any, iteration: int, container: Any) -> None:
+    """The trainer wrote a snapshot of iteration ``iteration`` to ``container``.
+
+    :param container: a :class:`~dacapo_trainers.LocalContainerIdentifier`.
+    """
+
+
+@hookspec
+def dacapo_trainers_train_checkpoint_written(run: Any, iteration: int, path: Path) -> None:
+    """A checkpoint holding ``iteration`` completed iterations was written atomically to ``path``."""
+
+
+@hookspec
+def dacapo_trainers_train_end(
+    run: Any, iteration: int, error: BaseException | None
+) -> None:
+    """The run ended: finished, failed or interrupted.
+
+    :param iteration: the number of completed iterations.
+    :param error: the exception that ended the run, or None when it finished.
+    """
