@@ -53,6 +53,8 @@ class Trainer(abc.ABC):
         self.iteration = 0
         self.batch_size = trainer_config.batch_size
         self.learning_rate = trainer_config.learning_rate
+        # Set by the driver before build_batch_provider(); None means "draw from global RNG".
+        self.seed: int | None = None
         self._snapshot_listeners: list[SnapshotListener] = []
 
     # -- DaCapo's API ------------------------------------------------------------------------
@@ -117,6 +119,28 @@ class Trainer(abc.ABC):
         """Trainers call this after writing a snapshot; it notifies the listeners."""
         for listener in self._snapshot_listeners:
             listener(iteration, container)
+
+    # -- process topology (overridden by trainers that run several processes) ----------------
+
+    @property
+    def is_output_process(self) -> bool:
+        """Whether this process writes outputs (checkpoints, stats, snapshots, progress).
+
+        True for single-process trainers; in data-parallel training only rank 0.
+        """
+        return True
+
+    def barrier(self) -> None:
+        """Wait until every process of this training has reached this point (no-op here)."""
+
+    def launch(self, argv: Sequence[str]) -> int | None:
+        """Start this training's worker processes, if this process is only a launcher.
+
+        The driver calls it first. Return None to train in this process (the default), or
+        the workers' exit status after running ``argv`` (the ``dacapo-trainers`` arguments of
+        this run) in each of them.
+        """
+        return None
 
     def close(self) -> None:
         """Release workers, threads and files. Safe to call more than once."""
