@@ -4,6 +4,7 @@ Importing this package imports neither torch, nor gunpowder, nor any plugin.
 """
 
 from ._arrays import InMemoryArray
+from ._arrays import normalize_raw
 from ._config import ArchitectureConfig
 from ._config import DatasetConfig
 from ._config import TaggedConfig
@@ -46,6 +47,7 @@ __all__ = [
     "ZarrContainer",
     "__version__",
     "hookimpl",
+    "normalize_raw",
     "open_array",
     "write_array",
 ]

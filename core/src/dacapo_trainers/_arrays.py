@@ -43,3 +43,17 @@ class InMemoryArray:
     def spatial_shape(self) -> tuple[int, ...]:
         """Shape of the spatial (non-channel) axes, in voxels."""
         return tuple(self.data.shape[-len(self.voxel_size) :])
+
+
+def normalize_raw(data: Any) -> Any:
+    """Raw intensities as float32: integer dtypes scaled by their maximum to [0, 1].
+
+    Float data is returned as float32 unchanged in value. Every trainer feeds the model
+    through this, so all trainers see the same inputs for the same data.
+    """
+    import numpy as np
+
+    data = np.asarray(data)
+    if np.issubdtype(data.dtype, np.integer):
+        return data.astype(np.float32) / np.float32(np.iinfo(data.dtype).max)
+    return data.astype(np.float32, copy=False)
