@@ -28,8 +28,10 @@ class InMemoryArray:
 
     @axis_names.default
     def _default_axis_names(self) -> tuple[str, ...]:
-        spatial = ("z", "y", "x")[-len(self.voxel_size) :] if len(self.voxel_size) <= 3 else tuple(
-            f"d{i}" for i in range(len(self.voxel_size))
+        spatial = (
+            ("z", "y", "x")[-len(self.voxel_size) :]
+            if len(self.voxel_size) <= 3
+            else tuple(f"d{i}" for i in range(len(self.voxel_size)))
         )
         extra = self.data.ndim - len(self.voxel_size)
         return ("c^",) * extra + spatial

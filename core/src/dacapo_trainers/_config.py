@@ -13,9 +13,10 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import attrs
 
+from ._trainer import Trainer  # no torch at run time; needed to resolve annotations
+
 if TYPE_CHECKING:
     from ._protocols import Dataset, Model, Task
-    from ._trainer import Trainer
 
 
 def help_text(config_class: type, field_name: str) -> str:

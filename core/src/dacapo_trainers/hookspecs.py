@@ -120,13 +120,11 @@ def dacapo_trainers_train_snapshot_written(run: Any, iteration: int, container: 
 
 @hookspec
 def dacapo_trainers_train_checkpoint_written(run: Any, iteration: int, path: Path) -> None:
-    """A checkpoint holding ``iteration`` completed iterations was written atomically to ``path``."""
+    """A checkpoint of ``iteration`` completed iterations was written atomically to ``path``."""
 
 
 @hookspec
-def dacapo_trainers_train_end(
-    run: Any, iteration: int, error: BaseException | None
-) -> None:
+def dacapo_trainers_train_end(run: Any, iteration: int, error: BaseException | None) -> None:
     """The run ended: finished, failed or interrupted.
 
     :param iteration: the number of completed iterations.

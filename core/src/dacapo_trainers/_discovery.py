@@ -1,0 +1,215 @@
+"""Discovery: plain records of installed config types, read from package metadata alone.
+
+Nothing here imports a plugin. Each entry point of the group ``dacapo_trainers`` is one config
+type: its name is the type name, its value the module whose hooks provide the class.
+"""
+
+from __future__ import annotations
+
+import enum
+import importlib.metadata as metadata
+import importlib.util
+import os
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+
+import attrs
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
+
+ENTRY_POINT_GROUP = "dacapo_trainers"
+CORE_DISTRIBUTION = "dacapo-trainers"
+#: Comma-separated distribution or type names that are not loaded.
+DISABLE_ENV = "DACAPO_TRAINERS_DISABLE"
+#: Set to 1/true/yes to load no third-party plugin automatically.
+DISABLE_AUTOLOAD_ENV = "DACAPO_TRAINERS_DISABLE_AUTOLOAD"
+
+
+class PluginState(enum.Enum):
+    """Whether a discovered config type can be selected."""
+
+    OK = "ok"
+    BROKEN = "broken"
+    DISABLED = "disabled"
+    INCOMPATIBLE = "incompatible"
+    DUPLICATE = "duplicate"
+
+
+@attrs.define(frozen=True)
+class PluginRecord:
+    """One config type as installed: which distribution provides it, and whether it is usable.
+
+    ``distribution`` and ``version`` are None for types registered at run time.
+    ``error`` is a one-line reason for any state but ``ok``.
+    """
+
+    type_name: str
+    distribution: str | None
+    version: str | None
+    target: str
+    state: PluginState = PluginState.OK
+    error: str | None = None
+    entry_point: metadata.EntryPoint | None = attrs.field(default=None, eq=False, repr=False)
+
+    @property
+    def label(self) -> str:
+        """``"distribution version"``, or ``"registered at run time"``."""
+        if self.distribution is None:
+            return "registered at run time"
+        return f"{self.distribution} {self.version}"
+
+    @property
+    def is_builtin(self) -> bool:
+        """Whether the core distribution itself provides this type (cannot be disabled)."""
+        return self.distribution is not None and (
+            canonicalize_name(self.distribution) == CORE_DISTRIBUTION
+        )
+
+    def as_dict(self) -> dict[str, str | None]:
+        """A JSON-ready view (for ``dacapo-trainers plugins --json``)."""
+        return {
+            "type": self.type_name,
+            "distribution": self.distribution,
+            "version": self.version,
+            "target": self.target,
+            "state": self.state.value,
+            "error": self.error,
+        }
+
+
+def core_version() -> str:
+    """The installed version of the core distribution."""
+    try:
+        return metadata.version(CORE_DISTRIBUTION)
+    except metadata.PackageNotFoundError:  # running from an uninstalled source tree
+        from . import __version__
+
+        return __version__
+
+
+def disabled_names(environ: Mapping[str, str]) -> set[str]:
+    """Canonical distribution names and exact type names listed in ``DACAPO_TRAINERS_DISABLE``."""
+    raw = environ.get(DISABLE_ENV, "")
+    names = {part.strip() for part in raw.split(",") if part.strip()}
+    return names | {canonicalize_name(name) for name in names}
+
+
+def autoload_enabled(environ: Mapping[str, str]) -> bool:
+    """False when ``DACAPO_TRAINERS_DISABLE_AUTOLOAD`` is set to a true value."""
+    value = environ.get(DISABLE_AUTOLOAD_ENV, "").strip().lower()
+    return value not in {"1", "true", "yes", "on"}
+
+
+def _incompatibility(dist: metadata.Distribution, installed_core: str) -> str | None:
+    """Why ``dist``'s requirement on the core excludes ``installed_core``, or None."""
+    try:
+        core = Version(installed_core)
+    except InvalidVersion:
+        return None
+    for line in dist.requires or []:
+        try:
+            requirement = Requirement(line)
+        except InvalidRequirement:
+            continue
+        if canonicalize_name(requirement.name) != CORE_DISTRIBUTION:
+            continue
+        if requirement.marker is not None and not requirement.marker.evaluate({"extra": ""}):
+            continue
+        if not requirement.specifier.contains(core, prereleases=True):
+            return (
+                f"requires {CORE_DISTRIBUTION}{requirement.specifier} but {installed_core} "
+                "is installed; upgrade the plugin or install a matching dacapo-trainers"
+            )
+    return None
+
+
+def _missing_module(target: str) -> str | None:
+    """A reason when the entry point's top-level package is not importable (no import done)."""
+    top_level = target.split(":")[0].split(".")[0].strip()
+    try:
+        found = importlib.util.find_spec(top_level) is not None
+    except (ImportError, ValueError):
+        found = False
+    return None if found else f"ModuleNotFoundError: no module named {top_level!r}"
+
+
+def discover(
+    entry_points: Iterable[metadata.EntryPoint] | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+) -> list[PluginRecord]:
+    """Records of every config type declared in the ``dacapo_trainers`` entry-point group.
+
+    Reads metadata only: imports no plugin. States set here: ``disabled`` (environment),
+    ``incompatible`` (the plugin's ``Requires-Dist`` excludes the installed core),
+    ``broken`` (its top-level package is missing) and ``duplicate`` (two distributions
+    declare the same type name; resolved when all but one are disabled or incompatible).
+    """
+    environ = os.environ if environ is None else environ
+    if entry_points is None:
+        entry_points = metadata.entry_points(group=ENTRY_POINT_GROUP)
+    disabled = disabled_names(environ)
+    autoload = autoload_enabled(environ)
+    installed_core = core_version()
+    records: list[PluginRecord] = []
+    for entry_point in entry_points:
+        dist = entry_point.dist
+        name = dist.metadata["Name"] if dist is not None else "unknown"
+        version = dist.version if dist is not None else "unknown"
+        record = PluginRecord(
+            type_name=entry_point.name,
+            distribution=name,
+            version=version,
+            target=entry_point.value,
+            entry_point=entry_point,
+        )
+        records.append(_initial_state(record, dist, disabled, autoload, installed_core))
+    return _mark_duplicates(records)
+
+
+def _initial_state(
+    record: PluginRecord,
+    dist: metadata.Distribution | None,
+    disabled: set[str],
+    autoload: bool,
+    installed_core: str,
+) -> PluginRecord:
+    if record.is_builtin:  # the core's own reference types are always available
+        return record
+    if not autoload:
+        return attrs.evolve(
+            record,
+            state=PluginState.DISABLED,
+            error=f"autoload is off ({DISABLE_AUTOLOAD_ENV} is set); register it explicitly",
+        )
+    assert record.distribution is not None
+    if record.type_name in disabled or canonicalize_name(record.distribution) in disabled:
+        return attrs.evolve(record, state=PluginState.DISABLED, error=f"disabled by {DISABLE_ENV}")
+    reason = _incompatibility(dist, installed_core) if dist is not None else None
+    if reason is not None:
+        return attrs.evolve(record, state=PluginState.INCOMPATIBLE, error=reason)
+    missing = _missing_module(record.target)
+    if missing is not None:
+        return attrs.evolve(record, state=PluginState.BROKEN, error=missing)
+    return record
+
+
+def _mark_duplicates(records: list[PluginRecord]) -> list[PluginRecord]:
+    by_type: dict[str, list[int]] = defaultdict(list)
+    for index, record in enumerate(records):
+        if record.state not in (PluginState.DISABLED, PluginState.INCOMPATIBLE):
+            by_type[record.type_name].append(index)
+    for type_name, indices in by_type.items():
+        distributions = {records[i].distribution for i in indices}
+        if len(distributions) < 2:
+            continue
+        labels = " and ".join(sorted(records[i].label for i in indices))
+        names = ",".join(sorted(str(records[i].distribution) for i in indices))
+        message = (
+            f"type {type_name!r} is provided by both {labels}; uninstall one of them, or "
+            f"disable one with {DISABLE_ENV} (e.g. {DISABLE_ENV}={names.split(',')[0]})"
+        )
+        for i in indices:
+            records[i] = attrs.evolve(records[i], state=PluginState.DUPLICATE, error=message)
+    return records
