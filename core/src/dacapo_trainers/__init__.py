@@ -5,7 +5,28 @@ Importing this package imports neither torch, nor gunpowder, nor any plugin.
 
 from ._arrays import InMemoryArray, normalize_raw
 from ._config import ArchitectureConfig, DatasetConfig, TaggedConfig, TaskConfig, TrainerConfig
+from ._converter import ConfigConverter, structure_config, unstructure_config
+from ._discovery import ENTRY_POINT_GROUP, PluginRecord, PluginState
+from ._errors import (
+    CannotTrainError,
+    ConfigError,
+    ConfigIssue,
+    DacapoTrainersError,
+    DuplicateTypeError,
+    IncompatiblePluginError,
+    NonFiniteLossError,
+    PluginContractError,
+    PluginDisabledError,
+    PluginError,
+    PluginLoadError,
+    TrainingError,
+    UnknownTypeError,
+)
+from ._loading import load_config, read_config_file
 from ._protocols import Array, Dataset, LocalContainerIdentifier, Loss, Model, Predictor, Task
+from ._registry import Registry, default_registry
+from ._run_config import RunConfig
+from ._schema import json_schema
 from ._stats import TrainingIterationStats
 from ._trainer import Trainer
 from ._zarr_io import ZarrArray, ZarrContainer, open_array, write_array
@@ -16,24 +37,49 @@ __version__ = "0.1.0"
 __all__ = [
     "ArchitectureConfig",
     "Array",
+    "CannotTrainError",
+    "ConfigConverter",
+    "ConfigError",
+    "ConfigIssue",
+    "DacapoTrainersError",
     "Dataset",
     "DatasetConfig",
+    "DuplicateTypeError",
+    "ENTRY_POINT_GROUP",
     "InMemoryArray",
+    "IncompatiblePluginError",
     "LocalContainerIdentifier",
     "Loss",
     "Model",
+    "NonFiniteLossError",
+    "PluginContractError",
+    "PluginDisabledError",
+    "PluginError",
+    "PluginLoadError",
+    "PluginRecord",
+    "PluginState",
     "Predictor",
+    "Registry",
+    "RunConfig",
     "TaggedConfig",
     "Task",
     "TaskConfig",
     "Trainer",
     "TrainerConfig",
+    "TrainingError",
     "TrainingIterationStats",
+    "UnknownTypeError",
     "ZarrArray",
     "ZarrContainer",
     "__version__",
+    "default_registry",
     "hookimpl",
+    "json_schema",
+    "load_config",
     "normalize_raw",
     "open_array",
+    "read_config_file",
+    "structure_config",
+    "unstructure_config",
     "write_array",
 ]

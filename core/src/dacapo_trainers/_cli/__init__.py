@@ -1,0 +1,56 @@
+"""The ``dacapo-trainers`` command: a thin dispatcher over one module per subcommand.
+
+Exit status: 0 success; 1 a run failed (training error); 2 bad input (config, plugin, usage);
+130 interrupted. Expected failures print one paragraph to stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from types import ModuleType
+
+from .._errors import ConfigError, DacapoTrainersError, PluginError
+from . import _plugins, _schema, _show, _validate
+
+SUBCOMMANDS: tuple[ModuleType, ...] = (_plugins, _validate, _show, _schema)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="dacapo-trainers",
+        description="Trainers for DaCapo-style volumetric deep learning, as plugins.",
+    )
+    from .. import __version__
+
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for module in SUBCOMMANDS:
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.run(args))
+    except (ConfigError, PluginError) as error:
+        _print_error(error)
+        return 2
+    except DacapoTrainersError as error:
+        _print_error(error)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def _print_error(error: BaseException) -> None:
+    print(f"error: {error}", file=sys.stderr)
+    cause = error.__cause__
+    if cause is not None and isinstance(error, PluginError):
+        print(f"caused by: {type(cause).__name__}: {cause}", file=sys.stderr)

@@ -1,0 +1,33 @@
+"""``dacapo-trainers validate FILE``: structure a config or run file; print it normalized."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "validate",
+        help="check a config or run file",
+        description="Structure a trainer (or any tagged) config, or a run config, through the "
+        "registry. Prints the normalized config as JSON and exits 0; on bad input prints the "
+        "problems and exits 2.",
+    )
+    parser.add_argument("file", help="a .yaml/.yml, .json or .toml file")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from .._config import TaggedConfig
+    from .._converter import ConfigConverter
+    from .._loading import read_config_file
+    from .._run_config import RunConfig, is_run_data
+
+    data = read_config_file(args.file)
+    converter = ConfigConverter()
+    cls = RunConfig if is_run_data(data) else TaggedConfig
+    config = converter.structure(data, cls, source=args.file)
+    print(json.dumps(converter.unstructure(config), indent=2))
+    return 0
