@@ -1,0 +1,149 @@
+"""Affinities: target, weight, head and loss (imports torch; loaded by ``build()``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import attrs
+import numpy as np
+import torch
+
+from .._arrays import InMemoryArray
+from ._head import HeadModel
+from ._labels import mask_data, spatial_data
+
+
+def _shift_slices(
+    offset: Sequence[int], shape: Sequence[int]
+) -> tuple[tuple[slice, ...], tuple[slice, ...]]:
+    """Slices selecting the voxels whose neighbour at ``offset`` is inside, and those neighbours."""
+    here, there = [], []
+    for o, size in zip(offset, shape, strict=True):
+        start, stop = max(0, -o), size - max(0, o)
+        here.append(slice(start, max(start, stop)))
+        there.append(slice(start + o, max(start, stop) + o))
+    return tuple(here), tuple(there)
+
+
+def compute_affinities(
+    labels: np.ndarray, neighborhood: Sequence[Sequence[int]], mask: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Affinities of ``labels`` and where they are known, both shaped ``(offsets, *shape)``.
+
+    An affinity is known where the voxel and its neighbour are both inside the array and the
+    mask.
+    """
+    affinities = np.zeros((len(neighborhood), *labels.shape), dtype=np.float32)
+    known = np.zeros((len(neighborhood), *labels.shape), dtype=bool)
+    for channel, offset in enumerate(neighborhood):
+        here, there = _shift_slices(offset, labels.shape)
+        affinities[channel][here] = (labels[here] == labels[there]) & (labels[here] != 0)
+        known[channel][here] = mask[here] & mask[there]
+    return affinities, known
+
+
+def balanced_weights(positive: np.ndarray, known: np.ndarray) -> np.ndarray:
+    """Per-channel class-balanced weights, shaped like ``positive``.
+
+    In each channel (axis 0), positives and negatives among the ``known`` voxels each get half
+    of the channel's total weight, which is the number of known voxels (so the mean weight
+    over known voxels is 1). If one class is absent, the other gets weight 1 per voxel.
+    Unknown voxels get 0.
+    """
+    axes = tuple(range(1, positive.ndim))
+    pos = positive & known
+    neg = ~positive & known
+    num_pos = pos.sum(axis=axes).astype(np.float64)
+    num_neg = neg.sum(axis=axes).astype(np.float64)
+    total = num_pos + num_neg
+    both = (num_pos > 0) & (num_neg > 0)
+    weight_pos = np.where(both, total / (2 * np.maximum(num_pos, 1)), 1.0)
+    weight_neg = np.where(both, total / (2 * np.maximum(num_neg, 1)), 1.0)
+    shape = (-1,) + (1,) * (positive.ndim - 1)
+    weights = pos * weight_pos.reshape(shape) + neg * weight_neg.reshape(shape)
+    return weights.astype(np.float32)
+
+
+@attrs.define
+class AffinitiesPredictor:
+    """Turns instance labels into affinities and their weights; adds a sigmoid head.
+
+    :param neighborhood: the offsets, one target channel each.
+    :param balance_weights: balance positive and negative weights per channel.
+    """
+
+    neighborhood: list[tuple[int, ...]]
+    balance_weights: bool = True
+
+    @property
+    def num_channels(self) -> int:
+        """The number of target channels: one per offset."""
+        return len(self.neighborhood)
+
+    def _labels(self, gt: Any) -> np.ndarray:
+        labels = spatial_data(gt, "gt")
+        if labels.ndim != len(self.neighborhood[0]):
+            raise ValueError(
+                f"the neighborhood has {len(self.neighborhood[0])}-entry offsets, but gt has "
+                f"{labels.ndim} spatial axes"
+            )
+        return labels
+
+    def create_target(self, gt: Any) -> InMemoryArray:
+        """Affinities of ``gt`` as float32 ``(offsets, *spatial)``, on the geometry of ``gt``."""
+        labels = self._labels(gt)
+        affinities, _ = compute_affinities(
+            labels, self.neighborhood, np.ones(labels.shape, dtype=bool)
+        )
+        return InMemoryArray(affinities, voxel_size=gt.voxel_size, offset=gt.offset)
+
+    def create_weight(self, gt: Any, target: Any, mask: Any | None = None) -> InMemoryArray:
+        """Weights as float32 ``(offsets, *spatial)``: 0 where the affinity is unknown.
+
+        Unknown means the neighbour lies outside the array, or the voxel or its neighbour lies
+        outside ``mask``. Known voxels get 1, or class-balanced weights (see
+        :func:`balanced_weights`) with ``balance_weights``.
+        """
+        labels = self._labels(gt)
+        mask_array = mask_data(mask, labels.shape)
+        _, known = compute_affinities(labels, self.neighborhood, mask_array)
+        if self.balance_weights:
+            positive = np.asarray(target.data[...]) > 0.5
+            weights = balanced_weights(positive, known)
+        else:
+            weights = known.astype(np.float32)
+        return InMemoryArray(weights, voxel_size=gt.voxel_size, offset=gt.offset)
+
+    def create_model(self, architecture: Any) -> HeadModel:
+        """``architecture``, then a 1x1 convolution to one channel per offset and a sigmoid."""
+        return HeadModel(architecture, self.num_channels, torch.nn.Sigmoid())
+
+
+@attrs.define
+class AffinitiesLoss:
+    """Weighted mean squared error: ``mean(weight * (prediction - target) ** 2)``."""
+
+    def compute(
+        self,
+        prediction: torch.Tensor,
+        target: torch.Tensor,
+        weight: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """The loss of a batch; without ``weight``, the plain mean squared error."""
+        squared = (prediction - target) ** 2
+        if weight is not None:
+            squared = weight * squared
+        return squared.mean()
+
+
+@attrs.define
+class AffinitiesTask:
+    """A built :class:`~dacapo_trainers.reference.AffinitiesTaskConfig`."""
+
+    predictor: AffinitiesPredictor
+    loss: AffinitiesLoss
+
+    def create_model(self, architecture: Any) -> HeadModel:
+        """The model to train: ``predictor.create_model(architecture)`` (as DaCapo's Task)."""
+        return self.predictor.create_model(architecture)

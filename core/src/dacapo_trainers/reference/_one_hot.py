@@ -1,0 +1,88 @@
+"""One-hot classification: target, weight, head and loss (imports torch; loaded by ``build()``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+import numpy as np
+import torch
+
+from .._arrays import InMemoryArray
+from ._head import HeadModel
+from ._labels import mask_data, spatial_data
+
+
+@attrs.define
+class OneHotPredictor:
+    """Turns class labels into a class-index target and a mask weight; adds a logits head.
+
+    :param classes: the class names; label ``k`` is ``classes[k]``.
+    """
+
+    classes: list[str]
+
+    def create_target(self, gt: Any) -> InMemoryArray:
+        """The class index of every voxel, as float32 ``(1, *spatial)``.
+
+        :raises ValueError: if a label is negative or not below ``len(classes)``.
+        """
+        labels = spatial_data(gt, "gt")
+        if labels.size:
+            low, high = labels.min(), labels.max()
+            if low < 0 or high >= len(self.classes):
+                raise ValueError(
+                    f"gt holds labels {low} to {high}, but there are only {len(self.classes)} "
+                    f"classes {self.classes} (labels 0 to {len(self.classes) - 1})"
+                )
+        target = labels.astype(np.float32)[np.newaxis]
+        return InMemoryArray(target, voxel_size=gt.voxel_size, offset=gt.offset)
+
+    def create_weight(self, gt: Any, target: Any, mask: Any | None = None) -> InMemoryArray:
+        """1 inside ``mask`` (everywhere without one), 0 outside; float32 ``(1, *spatial)``."""
+        labels = spatial_data(gt, "gt")
+        weight = mask_data(mask, labels.shape).astype(np.float32)[np.newaxis]
+        return InMemoryArray(weight, voxel_size=gt.voxel_size, offset=gt.offset)
+
+    def create_model(self, architecture: Any) -> HeadModel:
+        """``architecture`` followed by a 1x1 convolution to one logit channel per class."""
+        return HeadModel(architecture, len(self.classes))
+
+
+@attrs.define
+class OneHotLoss:
+    """Weighted cross-entropy: the mean over voxels of ``weight * cross_entropy``.
+
+    ``prediction`` holds logits ``(batch, classes, *spatial)``; ``target`` holds class indices
+    ``(batch, 1, *spatial)`` (or without the channel axis), in any dtype; ``weight`` has the
+    shape of ``target``.
+    """
+
+    def compute(
+        self,
+        prediction: torch.Tensor,
+        target: torch.Tensor,
+        weight: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """The loss of a batch; without ``weight``, the plain mean cross-entropy."""
+        if target.dim() == prediction.dim():
+            target = target[:, 0]
+        indices = target.round().long() if target.is_floating_point() else target.long()
+        loss = torch.nn.functional.cross_entropy(prediction, indices, reduction="none")
+        if weight is not None:
+            if weight.dim() == prediction.dim():
+                weight = weight[:, 0]
+            loss = weight * loss
+        return loss.mean()
+
+
+@attrs.define
+class OneHotTask:
+    """A built :class:`~dacapo_trainers.reference.OneHotTaskConfig`."""
+
+    predictor: OneHotPredictor
+    loss: OneHotLoss
+
+    def create_model(self, architecture: Any) -> HeadModel:
+        """The model to train: ``predictor.create_model(architecture)`` (as DaCapo's Task)."""
+        return self.predictor.create_model(architecture)

@@ -1,0 +1,125 @@
+"""``ZarrDatasetConfig``: a training dataset of raw, gt and mask arrays in one zarr container."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import attrs
+
+from .._config import DatasetConfig
+from .._protocols import Array
+from .._zarr_io import open_array
+
+
+def _as_points(
+    points: Sequence[Sequence[float]] | None,
+) -> tuple[tuple[float, ...], ...] | None:
+    if points is None:
+        return None
+    return tuple(tuple(float(c) for c in point) for point in points)
+
+
+@attrs.define(eq=False)
+class ZarrDataset:
+    """A :class:`~dacapo_trainers.Dataset` whose arrays live in a zarr container.
+
+    :param name: the dataset's name.
+    :param raw: the raw intensities.
+    :param gt: the ground truth, or None.
+    :param mask: where the ground truth is valid (nonzero), or None for everywhere.
+    :param weight: the relative sampling weight of this dataset.
+    :param sample_points: world coordinates training crops should centre on, or None.
+    """
+
+    name: str
+    raw: Array
+    gt: Array | None
+    mask: Array | None = None
+    weight: float = 1.0
+    sample_points: tuple[tuple[float, ...], ...] | None = attrs.field(
+        default=None, converter=_as_points
+    )
+
+
+@attrs.define(kw_only=True)
+class ZarrDatasetConfig(DatasetConfig):
+    """A dataset read from a zarr container, with geometry from the arrays' attributes.
+
+    The arrays are opened with :func:`dacapo_trainers.open_array`, so their voxel size and
+    offset come from the ``voxel_size`` (or ``resolution``) and ``offset`` attributes, as
+    written by :func:`dacapo_trainers.write_array`, funlib.persistence or DaCapo.
+    """
+
+    container: str = attrs.field(
+        metadata={"help_text": "The path of the zarr container holding the arrays."}
+    )
+    raw: str = attrs.field(
+        default="raw", metadata={"help_text": "The raw array's path inside the container."}
+    )
+    gt: str | None = attrs.field(
+        default="gt",
+        metadata={"help_text": "The ground truth array's path inside the container, or null."},
+    )
+    mask: str | None = attrs.field(
+        default=None,
+        metadata={
+            "help_text": "The path of the mask array (nonzero where the gt is valid) inside "
+            "the container, or null for a gt valid everywhere."
+        },
+    )
+    weight: float = attrs.field(
+        default=1.0,
+        metadata={"help_text": "The relative sampling weight of this dataset during training."},
+    )
+    sample_points: list[list[float]] | None = attrs.field(
+        default=None,
+        metadata={
+            "help_text": "World coordinates (e.g. nm) that training crops should centre on, "
+            "or null to sample anywhere."
+        },
+    )
+
+    @weight.validator
+    def _check_weight(self, attribute: attrs.Attribute[float], value: float) -> None:
+        if not value >= 0:
+            raise ValueError(f"weight must not be negative, got {value}")
+
+    def build(self) -> ZarrDataset:
+        """Open the arrays.
+
+        :raises ValueError: if the container or one of its arrays does not exist, or the
+            sample points do not match the raw array's dimensions.
+        """
+        container = Path(self.container)
+        if not container.exists():
+            raise ValueError(
+                f"{type(self).__name__} {self.name!r}: zarr container {str(container)!r} "
+                "does not exist"
+            )
+        raw = self._open(container, self.raw)
+        dataset = ZarrDataset(
+            name=self.name,
+            raw=raw,
+            gt=None if self.gt is None else self._open(container, self.gt),
+            mask=None if self.mask is None else self._open(container, self.mask),
+            weight=float(self.weight),
+            sample_points=self.sample_points,
+        )
+        dims = len(raw.voxel_size)
+        for point in dataset.sample_points or ():
+            if len(point) != dims:
+                raise ValueError(
+                    f"{type(self).__name__} {self.name!r}: sample point {list(point)} has "
+                    f"{len(point)} coordinates, but raw {self.raw!r} has {dims} spatial axes"
+                )
+        return dataset
+
+    def _open(self, container: Path, dataset: str) -> Array:
+        try:
+            return open_array(container, dataset)
+        except (KeyError, OSError, ValueError) as error:
+            raise ValueError(
+                f"{type(self).__name__} {self.name!r}: cannot open array {dataset!r} in zarr "
+                f"container {str(container)!r}: {type(error).__name__}: {error}"
+            ) from error
