@@ -1,0 +1,215 @@
+"""Training volumes: a dataset read whole, with its target and weight computed once.
+
+Geometry is kept in *voxel coordinates*: world offset // voxel size, so that raw and gt with
+different offsets (raw usually extends beyond gt to give the network context) share one grid.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import attrs
+import numpy as np
+import torch
+from dacapo_trainers import Array, Dataset, InMemoryArray, Predictor, normalize_raw
+
+_BYTES_PER_GB = 1e9
+
+
+def spatial_shape(array: Array) -> tuple[int, ...]:
+    """The shape of the spatial (last ``len(voxel_size)``) axes of ``array``."""
+    return tuple(int(s) for s in array.data.shape[-len(array.voxel_size) :])
+
+
+def geometry_problem(dataset: Dataset) -> str | None:
+    """Why ``dataset``'s arrays cannot be sampled on one voxel grid, or None if they can."""
+    if dataset.gt is None:
+        return (
+            f"dataset {dataset.name!r} has no gt; SimpleTensorTrainer trains only on datasets "
+            "with ground truth"
+        )
+    arrays = {"raw": dataset.raw, "gt": dataset.gt}
+    if dataset.mask is not None:
+        arrays["mask"] = dataset.mask
+    voxel_size = tuple(dataset.raw.voxel_size)
+    for name, array in arrays.items():
+        if tuple(array.voxel_size) != voxel_size:
+            return (
+                f"dataset {dataset.name!r}: {name} has voxel size {tuple(array.voxel_size)} but "
+                f"raw has {voxel_size}; SimpleTensorTrainer does not resample"
+            )
+        if any(int(o) % int(v) for o, v in zip(array.offset, voxel_size, strict=True)):
+            return (
+                f"dataset {dataset.name!r}: {name} offset {tuple(array.offset)} is not a "
+                f"multiple of the voxel size {voxel_size}"
+            )
+    if dataset.raw.data.ndim - len(voxel_size) > 1:
+        return (
+            f"dataset {dataset.name!r}: raw has more than one non-spatial axis "
+            f"(shape {tuple(dataset.raw.data.shape)})"
+        )
+    mask = dataset.mask
+    if mask is not None and (
+        spatial_shape(mask) != spatial_shape(dataset.gt)
+        or tuple(mask.offset) != tuple(dataset.gt.offset)
+    ):
+        return (
+            f"dataset {dataset.name!r}: mask must cover the gt exactly (same offset and shape); "
+            f"gt has offset {tuple(dataset.gt.offset)} shape {spatial_shape(dataset.gt)}, mask "
+            f"offset {tuple(mask.offset)} shape {spatial_shape(mask)}"
+        )
+    return None
+
+
+def estimate_nbytes(dataset: Dataset) -> int:
+    """Estimated memory of ``dataset``'s volumes: raw, target, weight and mask as float32.
+
+    The number of target (and weight) channels is not known before the task runs; it is
+    bounded by the number of spatial axes (nearest-neighbour affinities). The real size is
+    checked again once the target is computed.
+    """
+    assert dataset.gt is not None
+    dims = len(dataset.raw.voxel_size)
+    raw_channels = 1 if dataset.raw.data.ndim == dims else int(dataset.raw.data.shape[0])
+    raw_voxels = math.prod(spatial_shape(dataset.raw))
+    gt_voxels = math.prod(spatial_shape(dataset.gt))
+    return 4 * (raw_voxels * raw_channels + gt_voxels * (2 * dims + 1))
+
+
+def budget_problem(nbytes: int, budget_gb: float, *, estimated: bool) -> str | None:
+    """The refusal for ``nbytes`` of volumes against a budget of ``budget_gb``, or None."""
+    if nbytes <= budget_gb * _BYTES_PER_GB:
+        return None
+    size = f"{'an estimated ' if estimated else ''}{nbytes / _BYTES_PER_GB:.2f} GB"
+    return (
+        f"the training volumes need {size} in memory, more than "
+        f"memory_budget_gb = {budget_gb:g}; raise memory_budget_gb if the machine has the "
+        "memory, or use GunpowderTrainerConfig, which reads crops from disk"
+    )
+
+
+@attrs.define(eq=False)
+class TrainingVolume:
+    """One training dataset in memory.
+
+    ``raw`` is ``(C, *raw_shape)`` float32; ``target`` and ``weight`` are float32 with the
+    predictor's leading axes and the gt's spatial shape. ``gt`` and ``mask`` stay numpy on the
+    host: only snapshots read them. Origins are voxel coordinates of each array's voxel 0.
+    """
+
+    name: str
+    sampling_weight: float
+    voxel_size: tuple[int, ...]
+    axis_names: tuple[str, ...]
+    raw: torch.Tensor
+    raw_origin: tuple[int, ...]
+    target: torch.Tensor
+    weight: torch.Tensor
+    gt: np.ndarray[Any, Any]
+    mask: np.ndarray[Any, Any]
+    gt_origin: tuple[int, ...]
+    sample_points: tuple[tuple[int, ...], ...] | None
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by raw, target, weight and mask."""
+        tensors = (self.raw, self.target, self.weight)
+        return sum(t.numel() * t.element_size() for t in tensors) + int(self.mask.nbytes)
+
+    def to(self, device: torch.device) -> None:
+        """Move raw, target and weight to ``device`` (a no-op where they already are)."""
+        self.raw = self.raw.to(device)
+        self.target = self.target.to(device)
+        self.weight = self.weight.to(device)
+
+    def origin_bounds(
+        self, input_shape: Sequence[int], output_shape: Sequence[int]
+    ) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """Lowest and highest voxel origin of an output crop, per axis (both inclusive).
+
+        An output crop must lie in the gt and its raw crop (``context`` wider on each side)
+        in the raw. Raises :class:`ValueError` where no crop fits.
+        """
+        low, high = [], []
+        gt_shape = self.gt.shape[-len(self.voxel_size) :]
+        raw_shape = self.raw.shape[1:]
+        for axis, (i, o) in enumerate(zip(input_shape, output_shape, strict=True)):
+            context = (i - o) // 2
+            lo = max(self.gt_origin[axis], self.raw_origin[axis] + context)
+            hi = min(
+                self.gt_origin[axis] + gt_shape[axis] - o,
+                self.raw_origin[axis] + raw_shape[axis] - i + context,
+            )
+            if hi < lo:
+                raise ValueError(
+                    f"dataset {self.name!r} is too small for the model: input "
+                    f"{tuple(input_shape)} / output {tuple(output_shape)} voxels do not fit in "
+                    f"raw {tuple(raw_shape)} at voxel origin {self.raw_origin} and gt "
+                    f"{tuple(gt_shape)} at voxel origin {self.gt_origin} (axis {axis})"
+                )
+            low.append(lo)
+            high.append(hi)
+        return tuple(low), tuple(high)
+
+
+def _voxel_origin(array: Array) -> tuple[int, ...]:
+    return tuple(int(o) // int(v) for o, v in zip(array.offset, array.voxel_size, strict=True))
+
+
+def _read(array: Array) -> np.ndarray[Any, Any]:
+    return np.asarray(array.data[...])
+
+
+def load_volume(dataset: Dataset, predictor: Predictor) -> TrainingVolume:
+    """Read ``dataset`` whole and compute its target and weight once with ``predictor``."""
+    problem = geometry_problem(dataset)
+    if problem is not None:
+        raise ValueError(problem)
+    gt_array = dataset.gt
+    assert gt_array is not None
+    voxel_size = tuple(int(v) for v in dataset.raw.voxel_size)
+    dims = len(voxel_size)
+    raw = normalize_raw(_read(dataset.raw))
+    if raw.ndim == dims:
+        raw = raw[np.newaxis]
+    gt = _read(gt_array)
+    gt_shape = gt.shape[-dims:]
+    mask = np.ones(gt_shape, dtype=np.uint8) if dataset.mask is None else _read(dataset.mask)
+    gt_in = InMemoryArray(gt, voxel_size=voxel_size, offset=gt_array.offset)
+    mask_in = InMemoryArray(mask, voxel_size=voxel_size, offset=gt_array.offset)
+    target = predictor.create_target(gt_in)
+    weight = predictor.create_weight(gt_in, target, mask_in)
+    tensors = {}
+    for name, array in (("target", target), ("weight", weight)):
+        data = np.asarray(array.data, dtype=np.float32)
+        if data.shape[-dims:] != gt_shape:
+            raise ValueError(
+                f"dataset {dataset.name!r}: the predictor's {name} has spatial shape "
+                f"{data.shape[-dims:]}, not the gt's {gt_shape}; SimpleTensorTrainer needs "
+                "them on the gt's voxels"
+            )
+        tensors[name] = torch.from_numpy(np.ascontiguousarray(data))
+    gt_origin = _voxel_origin(gt_array)
+    points = None
+    if dataset.sample_points is not None:
+        points = tuple(
+            tuple(round(float(p) / v) for p, v in zip(point, voxel_size, strict=True))
+            for point in dataset.sample_points
+        )
+    axis_names = tuple(gt_array.axis_names)[-dims:]
+    return TrainingVolume(
+        name=dataset.name,
+        sampling_weight=float(dataset.weight),
+        voxel_size=voxel_size,
+        axis_names=axis_names,
+        raw=torch.from_numpy(np.ascontiguousarray(raw)),
+        raw_origin=_voxel_origin(dataset.raw),
+        target=tensors["target"],
+        weight=tensors["weight"],
+        gt=gt,
+        mask=mask,
+        gt_origin=gt_origin,
+        sample_points=points,
+    )
