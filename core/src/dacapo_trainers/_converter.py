@@ -51,7 +51,7 @@ def _describe(value: Any) -> str:
 def _label(base: type) -> str:
     """How errors name what a field expects: "trainer config", "AugmentConfig", "config"."""
     kind = _kind_of(base)
-    return kind if kind == base.__name__ else f"{kind} config"
+    return kind if kind in (base.__name__, "config") else f"{kind} config"
 
 
 def _kind_of(base: type) -> str:
@@ -157,11 +157,13 @@ class ConfigConverter:
         tag = data[TAG]
         if not isinstance(tag, str):
             raise _Problem(f"{TAG!r} must be a type name string, got {_describe(tag)}")
+        if declared is TaggedConfig and "Trainer" in tag:  # a top-level file names its kind
+            kind = "trainer"
         cls = self.registry.get(tag, kind=kind)
         if not issubclass(cls, declared):
             raise _Problem(
-                f"{tag!r} is {_label(cls)}, but {_label(declared)} "
-                f"({declared.__name__}) is expected here"
+                f"{tag!r} cannot be used here: {_label(declared)} (a subclass of "
+                f"{declared.__name__}) is expected"
             )
         fields = {key: value for key, value in data.items() if key != TAG}
         return self._structure_plain(fields, cls)  # type: ignore[no-any-return]
@@ -218,7 +220,9 @@ def _issues(error: BaseException, path: str) -> list[ConfigIssue]:
         return issues
     if isinstance(error, ExceptionGroup):
         return [issue for sub in error.exceptions for issue in _issues(sub, path)]
-    if isinstance(error, (_Problem, DacapoTrainersError)):
+    if isinstance(error, DacapoTrainersError):
+        return [ConfigIssue(path, str(error), error)]
+    if isinstance(error, _Problem):
         return [ConfigIssue(path, str(error))]
     if isinstance(error, (ValueError, TypeError, KeyError)):
         return [ConfigIssue(path, f"invalid value ({_one_line(error)})")]

@@ -39,6 +39,8 @@ class ConfigIssue:
 
     path: str
     message: str
+    #: The exception behind the issue when there is one worth showing (a broken plugin).
+    error: BaseException | None = attrs.field(default=None, eq=False, repr=False)
 
     def __str__(self) -> str:
         return f"{self.path}: {self.message}"

@@ -294,9 +294,9 @@ class Registry:
         installed = self.available_names()
         first_party = {name for names in FIRST_PARTY_TYPES.values() for name in names}
         message = f"unknown {kind} type {type_name!r}"
-        close = difflib.get_close_matches(type_name, sorted({*installed, *first_party}), 3, 0.75)
+        close = difflib.get_close_matches(type_name, sorted({*installed, *first_party}), 1, 0.75)
         if close:
-            message += f" (did you mean {' or '.join(repr(c) for c in close)}?)"
+            message += f" (did you mean {close[0]!r}?)"
         wanted = type_name if type_name in first_party else (close[0] if close else None)
         package = next((p for p, names in FIRST_PARTY_TYPES.items() if wanted in names), None)
         if package is not None and wanted not in installed:

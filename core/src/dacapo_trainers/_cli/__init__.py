@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+import traceback
+from pathlib import Path
 from collections.abc import Sequence
 from types import ModuleType
 
@@ -51,6 +53,25 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _print_error(error: BaseException) -> None:
     print(f"error: {error}", file=sys.stderr)
-    cause = error.__cause__
-    if cause is not None and isinstance(error, PluginError):
-        print(f"caused by: {type(cause).__name__}: {cause}", file=sys.stderr)
+    plugin_errors = [error] if isinstance(error, PluginError) else []
+    if isinstance(error, ConfigError):
+        plugin_errors += [i.error for i in error.issues if isinstance(i.error, PluginError)]
+    for plugin_error in plugin_errors:
+        cause = plugin_error.__cause__
+        if cause is not None:  # the plugin's own failure: where it happened helps its author
+            print(_plugin_frames(cause), file=sys.stderr)
+
+
+def _plugin_frames(cause: BaseException) -> str:
+    """The cause and the frames of the plugin's code (ours and importlib's left out)."""
+    ours = str(Path(__file__).resolve().parents[1])
+    frames = [
+        frame
+        for frame in traceback.extract_tb(cause.__traceback__)
+        if not frame.filename.startswith((ours, "<frozen"))
+        and "importlib" not in frame.filename
+        and "pluggy" not in frame.filename
+    ]
+    where = "".join(traceback.format_list(frames)).rstrip()
+    summary = f"caused by {type(cause).__name__}: {cause}"
+    return f"{summary}\n{where}" if where else summary

@@ -1,0 +1,67 @@
+"""Fixtures shared by the core tests: real pip-installed throwaway plugin packages."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from plugin_packages import PACKAGES, pip_install_target, write_package
+
+
+@pytest.fixture(scope="session")
+def plugin_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder where every throwaway plugin is pip-installed (PYTHONPATH-style)."""
+    sources = tmp_path_factory.mktemp("plugin-sources")
+    target = tmp_path_factory.mktemp("plugin-site")
+    pip_install_target([write_package(sources, name) for name in PACKAGES], target)
+    return target
+
+
+@pytest.fixture(scope="session")
+def good_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder with only the good throwaway plugin installed."""
+    sources = tmp_path_factory.mktemp("good-sources")
+    target = tmp_path_factory.mktemp("good-site")
+    pip_install_target([write_package(sources, "dt-good")], target)
+    return target
+
+
+class CLI:
+    """Runs ``python -m dacapo_trainers`` in a subprocess with plugins on PYTHONPATH."""
+
+    def __init__(self, site: Path, tmp_path: Path) -> None:
+        self.site = site
+        self.import_log = tmp_path / "imports.log"
+        self.env = {
+            key: value for key, value in os.environ.items() if not key.startswith("DACAPO_")
+        }
+        self.env["PYTHONPATH"] = str(site)
+        self.env["DT_IMPORT_LOG"] = str(self.import_log)
+
+    def __call__(self, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "dacapo_trainers", *args],
+            env={**self.env, **env},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    def imported(self) -> list[str]:
+        """Plugin modules imported by the runs so far (each logs itself when imported)."""
+        if not self.import_log.exists():
+            return []
+        return self.import_log.read_text().split()
+
+
+@pytest.fixture
+def cli(plugin_site: Path, tmp_path: Path) -> CLI:
+    return CLI(plugin_site, tmp_path)
+
+
+@pytest.fixture
+def good_cli(good_site: Path, tmp_path: Path) -> CLI:
+    return CLI(good_site, tmp_path)

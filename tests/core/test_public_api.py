@@ -1,0 +1,52 @@
+"""The public namespace: complete, sorted, and light to import."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import dacapo_trainers
+
+
+def test_all_is_sorted_and_complete() -> None:
+    exported = dacapo_trainers.__all__
+    assert exported == sorted(exported)
+    public = {
+        name
+        for name, value in vars(dacapo_trainers).items()
+        if not name.startswith("_")
+        and getattr(value, "__module__", "").startswith("dacapo_trainers")
+    }
+    assert public <= set(exported), public - set(exported)
+    for name in exported:
+        assert hasattr(dacapo_trainers, name), name
+
+
+def test_import_does_not_import_torch_gunpowder_or_plugins() -> None:
+    heavy = (
+        "torch",
+        "gunpowder",
+        "zarr",
+        "numpy",
+        "matplotlib",
+        "dacapo_trainers_gunpowder",
+        "dacapo_trainers_simple_tensor",
+        "dacapo_trainers_distributed",
+    )
+    code = (
+        "import sys, dacapo_trainers; "
+        f"loaded = [m for m in {heavy!r} if m in sys.modules]; "
+        "assert not loaded, loaded"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
+def test_trainer_contract_matches_dacapo() -> None:
+    from dacapo_trainers import Trainer
+
+    abstract = Trainer.__abstractmethods__
+    assert abstract == {"create_optimizer", "iterate", "build_batch_provider"}
+    for name in ("can_train", "cannot_train_reason", "__enter__", "__exit__"):
+        assert callable(getattr(Trainer, name))
+    assert set(Trainer.__annotations__) >= {"iteration", "batch_size", "learning_rate"}
