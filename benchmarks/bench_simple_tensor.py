@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-
 from dacapo_trainers.reference import (
     AffinitiesTaskConfig,
     UNetConfig,
