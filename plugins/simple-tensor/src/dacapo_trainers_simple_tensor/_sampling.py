@@ -8,6 +8,7 @@ crops out of the volumes by slicing and applies the plan's flips and transposes.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import attrs
 import numpy as np
@@ -45,8 +46,13 @@ def augment(tensor: torch.Tensor, plan: SamplePlan) -> torch.Tensor:
     return tensor
 
 
-def _slices(start: Sequence[int], shape: Sequence[int]) -> tuple[slice, ...]:
-    return tuple(slice(s, s + n) for s, n in zip(start, shape, strict=True))
+def _window(start: Sequence[int], origin: Sequence[int], shape: Sequence[int]) -> Any:
+    """Index of the last ``len(shape)`` axes: ``shape`` voxels from voxel ``start`` of an array
+    whose voxel 0 sits at voxel coordinates ``origin``."""
+    return (
+        ...,
+        *(slice(s - o, s - o + n) for s, o, n in zip(start, origin, shape, strict=True)),
+    )
 
 
 class BatchSampler:
@@ -152,9 +158,6 @@ class BatchSampler:
             plans.append(SamplePlan(volume, origin, tuple(flips), tuple(permutation)))
         return plans
 
-    def _output_start(self, plan: SamplePlan, origin: Sequence[int]) -> tuple[int, ...]:
-        return tuple(p - o for p, o in zip(plan.origin, origin, strict=True))
-
     def raw_start(self, plan: SamplePlan) -> tuple[int, ...]:
         """Voxel coordinates of the raw crop's first voxel."""
         return tuple(o - c for o, c in zip(plan.origin, self.context, strict=True))
@@ -164,17 +167,8 @@ class BatchSampler:
         raws, targets, weights = [], [], []
         for plan in plans:
             volume = self.volumes[plan.volume]
-            raw_index = (
-                ...,
-                *_slices(
-                    [s - o for s, o in zip(self.raw_start(plan), volume.raw_origin, strict=True)],
-                    self.input_shape,
-                ),
-            )
-            out_index = (
-                ...,
-                *_slices(self._output_start(plan, volume.gt_origin), self.output_shape),
-            )
+            raw_index = _window(self.raw_start(plan), volume.raw_origin, self.input_shape)
+            out_index = _window(plan.origin, volume.gt_origin, self.output_shape)
             raws.append(augment(volume.raw[raw_index], plan))
             targets.append(augment(volume.target[out_index], plan))
             weights.append(augment(volume.weight[out_index], plan))
@@ -185,7 +179,7 @@ class BatchSampler:
         gts, masks = [], []
         for plan in plans:
             volume = self.volumes[plan.volume]
-            index = (..., *_slices(self._output_start(plan, volume.gt_origin), self.output_shape))
+            index = _window(plan.origin, volume.gt_origin, self.output_shape)
             gts.append(augment(_host_tensor(volume.gt[index]), plan))
             masks.append(augment(_host_tensor(volume.mask[index]), plan))
         return torch.stack(gts), torch.stack(masks)
