@@ -7,6 +7,7 @@ from ._arrays import InMemoryArray, normalize_raw
 from ._config import ArchitectureConfig, DatasetConfig, TaggedConfig, TaskConfig, TrainerConfig
 from ._converter import ConfigConverter, structure_config, unstructure_config
 from ._discovery import ENTRY_POINT_GROUP, PluginRecord, PluginState
+from ._driver import TrainResult, load_run_config, train
 from ._errors import (
     CannotTrainError,
     ConfigError,
@@ -64,6 +65,7 @@ __all__ = [
     "TaggedConfig",
     "Task",
     "TaskConfig",
+    "TrainResult",
     "Trainer",
     "TrainerConfig",
     "TrainingError",
@@ -76,10 +78,12 @@ __all__ = [
     "hookimpl",
     "json_schema",
     "load_config",
+    "load_run_config",
     "normalize_raw",
     "open_array",
     "read_config_file",
     "structure_config",
+    "train",
     "unstructure_config",
     "write_array",
 ]

@@ -9,14 +9,22 @@ from __future__ import annotations
 import argparse
 import sys
 import traceback
-from pathlib import Path
 from collections.abc import Sequence
+from pathlib import Path
 from types import ModuleType
 
 from .._errors import ConfigError, DacapoTrainersError, PluginError
-from . import _plugins, _schema, _show, _validate
+from . import _demo, _demo_data, _plugins, _schema, _show, _train, _validate
 
-SUBCOMMANDS: tuple[ModuleType, ...] = (_plugins, _validate, _show, _schema)
+SUBCOMMANDS: tuple[ModuleType, ...] = (
+    _train,
+    _demo,
+    _demo_data,
+    _validate,
+    _plugins,
+    _show,
+    _schema,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
