@@ -5,8 +5,9 @@ number of torch threads) with RAdam on the affinities task. The bare side reuses
 tensors of the batch's shapes and runs forward, loss, backward, ``optimizer.step()`` and one
 ``loss.item()`` per step (every training loop reads its loss); the trainer side additionally
 draws crops, flips and transposes them, and steps the warmup schedule. After a warm-up of
-each, repetitions of the two are interleaved so that drifts of a shared machine hit both, and
-the median of the per-repetition ratios (trainer s/iter / bare s/iter) is reported.
+each, single steps of the two alternate so that drifts of a shared machine hit both, and
+the median of the per-repetition ratios (trainer s/iter / bare s/iter) is reported, each
+repetition's s/iter being the median of its single, alternating steps.
 
     python benchmarks/bench_simple_tensor.py --iterations 10 --repetitions 5 --json out.json
 """
@@ -82,42 +83,54 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     bare_optimizer = torch.optim.RAdam(bare_model.parameters(), lr=1e-4)
     bare_model.train()
 
-    def trainer_steps(n: int) -> float:
+    # One open iterate() for every trainer step: each next() is exactly one training step.
+    steps = trainer.iterate(
+        args.warmup + args.iterations * args.repetitions, model, optimizer, device
+    )
+
+    def trainer_step() -> float:
         _sync(device)
         start = time.perf_counter()
-        for _ in trainer.iterate(n, model, optimizer, device):
-            pass
+        next(steps)
         _sync(device)
-        return (time.perf_counter() - start) / n
+        return time.perf_counter() - start
 
-    def bare_steps(n: int) -> float:
+    def bare_step() -> float:
         _sync(device)
         start = time.perf_counter()
-        for _ in range(n):
-            bare_optimizer.zero_grad()
-            loss = task.loss.compute(bare_model(raw), target, weight)
-            loss.backward()
-            bare_optimizer.step()
-            loss.item()
+        bare_optimizer.zero_grad()
+        loss = task.loss.compute(bare_model(raw), target, weight)
+        loss.backward()
+        bare_optimizer.step()
+        loss.item()
         _sync(device)
-        return (time.perf_counter() - start) / n
+        return time.perf_counter() - start
 
-    trainer_steps(args.warmup)
-    bare_steps(args.warmup)
+    for _ in range(args.warmup):
+        trainer_step()
+        bare_step()
     trainer_times, bare_times, ratios = [], [], []
     for repetition in range(args.repetitions):
-        # Alternate which side goes first, so neither always follows the other.
-        if repetition % 2:
-            bare_time, trainer_time = bare_steps(args.iterations), trainer_steps(args.iterations)
-        else:
-            trainer_time, bare_time = trainer_steps(args.iterations), bare_steps(args.iterations)
+        # Single steps alternate (and which side leads alternates), so that load from other
+        # processes on a shared machine falls on both sides alike; medians drop the spikes.
+        trainer_run, bare_run = [], []
+        for step in range(args.iterations):
+            if step % 2:
+                bare_run.append(bare_step())
+                trainer_run.append(trainer_step())
+            else:
+                trainer_run.append(trainer_step())
+                bare_run.append(bare_step())
+        trainer_time, bare_time = statistics.median(trainer_run), statistics.median(bare_run)
         trainer_times.append(trainer_time)
         bare_times.append(bare_time)
         ratios.append(trainer_time / bare_time)
         print(
             f"repetition {repetition}: trainer {trainer_time:.4f} s/iter, "
-            f"bare {bare_time:.4f} s/iter, ratio {trainer_time / bare_time:.3f}"
+            f"bare {bare_time:.4f} s/iter, ratio {trainer_time / bare_time:.3f} "
+            f"(medians of {args.iterations} steps)"
         )
+    steps.close()
     trainer.close()
 
     results = {
