@@ -38,6 +38,7 @@ def _center_crop(tensor: torch.Tensor, shape: Sequence[int]) -> torch.Tensor:
 class UNet(torch.nn.Module):
     """A valid-convolution U-Net; see :class:`~dacapo_trainers.reference.UNetConfig`.
 
+    Convolutions are He-initialised (``kaiming_normal_`` for ReLU) with zero biases.
     Input ``(batch, num_in_channels, *input_shape)``, output
     ``(batch, num_out_channels, *output_shape)``.
     """
@@ -117,6 +118,16 @@ class UNet(torch.nn.Module):
             )
             for level in range(levels)
         )
+        self._initialize()
+
+    def _initialize(self) -> None:
+        # He initialisation suits the ReLU after every convolution; with PyTorch's default
+        # (uniform, gain for leaky ReLU) short trainings often stall at the trivial solution.
+        for module in self.modules():
+            if isinstance(module, (*_CONV.values(), *_CONV_TRANSPOSE.values())):
+                torch.nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
+                if module.bias is not None:
+                    torch.nn.init.zeros_(module.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Run the U-Net on a batch ``(batch, channels, *spatial)``."""

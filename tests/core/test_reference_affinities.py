@@ -1,0 +1,268 @@
+"""The affinities task: exact targets and weights on hand-made labels, loss and head."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+import torch
+from dacapo_trainers import InMemoryArray, Loss, Predictor, Task
+from dacapo_trainers.reference import AffinitiesTaskConfig, UNetConfig
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+LABELS_2D = np.array(
+    [
+        [1, 1, 2],
+        [1, 0, 2],
+        [3, 3, 2],
+    ],
+    dtype=np.uint64,
+)
+
+
+def _gt(labels: np.ndarray, voxel_size: tuple[int, ...] | None = None) -> InMemoryArray:
+    voxel_size = voxel_size or (4,) * labels.ndim
+    return InMemoryArray(labels, voxel_size=voxel_size, offset=(8,) * labels.ndim)
+
+
+def _task(neighborhood: list[list[int]], balance: bool = True):  # type: ignore[no-untyped-def]
+    return AffinitiesTaskConfig(
+        name="affs", neighborhood=neighborhood, balance_weights=balance
+    ).build()
+
+
+def test_built_task_satisfies_the_protocols() -> None:
+    task = AffinitiesTaskConfig(name="affs").build()
+    assert isinstance(task, Task)
+    assert isinstance(task.predictor, Predictor)
+    assert isinstance(task.loss, Loss)
+
+
+def test_target_on_hand_made_labels() -> None:
+    task = _task([[1, 0], [0, 1]])
+    gt = _gt(LABELS_2D, voxel_size=(4, 6))
+    target = task.predictor.create_target(gt)
+    expected = np.array(
+        [
+            # offset (1, 0): each voxel with the one below it
+            [[1, 0, 1], [0, 0, 1], [0, 0, 0]],
+            # offset (0, 1): each voxel with the one to its right
+            [[1, 0, 0], [0, 0, 0], [1, 0, 0]],
+        ],
+        dtype=np.float32,
+    )
+    assert target.data.dtype == np.float32
+    np.testing.assert_array_equal(target.data, expected)
+    assert target.voxel_size == (4, 6)
+    assert target.offset == (8, 8)
+    assert target.axis_names == ("c^", "y", "x")
+
+
+def test_unbalanced_weight_is_zero_where_the_neighbour_is_outside() -> None:
+    task = _task([[1, 0], [0, 1]], balance=False)
+    gt = _gt(LABELS_2D)
+    weight = task.predictor.create_weight(gt, task.predictor.create_target(gt))
+    expected = np.array(
+        [
+            [[1, 1, 1], [1, 1, 1], [0, 0, 0]],
+            [[1, 1, 0], [1, 1, 0], [1, 1, 0]],
+        ],
+        dtype=np.float32,
+    )
+    assert weight.data.dtype == np.float32
+    np.testing.assert_array_equal(weight.data, expected)
+
+
+def test_balanced_weight_on_hand_made_labels() -> None:
+    task = _task([[1, 0], [0, 1]])
+    gt = _gt(LABELS_2D)
+    weight = task.predictor.create_weight(gt, task.predictor.create_target(gt))
+    # Channel 0: 3 positives, 3 negatives among 6 known voxels: all weight 1.
+    # Channel 1: 2 positives (weight 6 / (2 * 2)), 4 negatives (weight 6 / (2 * 4)).
+    expected = np.array(
+        [
+            [[1, 1, 1], [1, 1, 1], [0, 0, 0]],
+            [[1.5, 0.75, 0], [0.75, 0.75, 0], [1.5, 0.75, 0]],
+        ],
+        dtype=np.float32,
+    )
+    np.testing.assert_allclose(weight.data, expected)
+
+
+def test_negative_offsets_look_backwards() -> None:
+    task = _task([[-1, 0], [0, -2]], balance=False)
+    gt = _gt(LABELS_2D)
+    target = task.predictor.create_target(gt)
+    weight = task.predictor.create_weight(gt, target)
+    np.testing.assert_array_equal(
+        target.data[0], [[0, 0, 0], [1, 0, 1], [0, 0, 1]]
+    )
+    np.testing.assert_array_equal(target.data[1], [[0, 0, 0], [0, 0, 0], [0, 0, 0]])
+    np.testing.assert_array_equal(weight.data[0], [[0, 0, 0], [1, 1, 1], [1, 1, 1]])
+    np.testing.assert_array_equal(weight.data[1], [[0, 0, 1], [0, 0, 1], [0, 0, 1]])
+
+
+def test_3d_default_neighborhood() -> None:
+    labels = np.zeros((2, 2, 2), dtype=np.uint64)
+    labels[0] = 5
+    labels[1, 0, 0] = 5
+    labels[1, 1, 1] = 7
+    task = AffinitiesTaskConfig(name="affs").build()
+    target = task.predictor.create_target(_gt(labels)).data
+    assert target.shape == (3, 2, 2, 2)
+    # z: the whole z=0 plane is 5, and z=1 has 5 only at (0, 0).
+    np.testing.assert_array_equal(target[0, 0], [[1, 0], [0, 0]])
+    np.testing.assert_array_equal(target[0, 1], 0)
+    # y and x within the z=0 plane: all 5.
+    np.testing.assert_array_equal(target[1, 0], [[1, 1], [0, 0]])
+    np.testing.assert_array_equal(target[2, 0], [[1, 0], [1, 0]])
+    # z=1: 5 at (0, 0) has background neighbours; 7 has none inside.
+    np.testing.assert_array_equal(target[1:, 1], 0)
+
+
+def test_mask_zeroes_the_weight_of_voxels_and_of_their_neighbours() -> None:
+    task = _task([[1, 0], [0, 1]], balance=False)
+    gt = _gt(LABELS_2D)
+    mask_data = np.ones((3, 3), dtype=np.uint8)
+    mask_data[1, 1] = 0
+    mask = InMemoryArray(mask_data, voxel_size=(4, 4), offset=(8, 8))
+    weight = task.predictor.create_weight(gt, task.predictor.create_target(gt), mask).data
+    np.testing.assert_array_equal(weight[0], [[1, 0, 1], [1, 0, 1], [0, 0, 0]])
+    np.testing.assert_array_equal(weight[1], [[1, 1, 0], [0, 0, 0], [1, 1, 0]])
+
+
+def test_mask_with_a_channel_axis_and_wrong_shape() -> None:
+    task = _task([[1, 0], [0, 1]], balance=False)
+    gt = _gt(LABELS_2D)
+    target = task.predictor.create_target(gt)
+    mask = InMemoryArray(np.ones((1, 3, 3), np.uint8), voxel_size=(4, 4), offset=(8, 8))
+    assert task.predictor.create_weight(gt, target, mask).data.shape == (2, 3, 3)
+    wrong = InMemoryArray(np.ones((2, 2), np.uint8), voxel_size=(4, 4), offset=(8, 8))
+    with pytest.raises(ValueError, match=r"mask has shape \(2, 2\), but gt has shape \(3, 3\)"):
+        task.predictor.create_weight(gt, target, wrong)
+
+
+def test_when_a_class_is_absent_the_other_gets_weight_one() -> None:
+    task = _task([[1, 0], [0, 1]])
+    for value in (0, 4):  # all negative (background), all positive (one label)
+        gt = _gt(np.full((3, 4), value, dtype=np.uint64))
+        weight = task.predictor.create_weight(gt, task.predictor.create_target(gt)).data
+        np.testing.assert_array_equal(weight[0], [[1] * 4, [1] * 4, [0] * 4])
+        np.testing.assert_array_equal(weight[1], [[1, 1, 1, 0]] * 3)
+
+
+def test_offsets_must_match_the_gt_dimensions() -> None:
+    task = AffinitiesTaskConfig(name="affs").build()  # 3D offsets
+    with pytest.raises(ValueError, match="3-entry offsets, but gt has 2 spatial axes"):
+        task.predictor.create_target(_gt(LABELS_2D))
+
+
+@pytest.mark.parametrize(
+    ("neighborhood", "match"),
+    [
+        ([], "at least one offset"),
+        ([[1, 0], [0, 0, 1]], "all have 2 or all have 3"),
+        ([[1]], "all have 2 or all have 3"),
+        ([[0, 0]], "must not be zero"),
+    ],
+)
+def test_invalid_neighborhoods_are_refused(neighborhood: list[list[int]], match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        AffinitiesTaskConfig(name="affs", neighborhood=neighborhood)
+
+
+def _naive_affinities(
+    labels: np.ndarray, neighborhood: list[list[int]], mask: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    target = np.zeros((len(neighborhood), *labels.shape), np.float32)
+    known = np.zeros((len(neighborhood), *labels.shape), bool)
+    for c, offset in enumerate(neighborhood):
+        for p in itertools.product(*(range(s) for s in labels.shape)):
+            q = tuple(a + o for a, o in zip(p, offset, strict=True))
+            if all(0 <= a < s for a, s in zip(q, labels.shape, strict=True)):
+                target[(c, *p)] = labels[p] != 0 and labels[p] == labels[q]
+                known[(c, *p)] = mask[p] and mask[q]
+    return target, known
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    labels=hnp.arrays(np.uint64, hnp.array_shapes(min_dims=2, max_dims=2, min_side=1, max_side=6),
+                      elements=st.integers(0, 2)),
+    neighborhood=st.lists(
+        st.tuples(st.integers(-2, 2), st.integers(-2, 2)).filter(any), min_size=1, max_size=3
+    ),
+    data=st.data(),
+)
+def test_matches_a_per_voxel_reference(
+    labels: np.ndarray, neighborhood: list[tuple[int, int]], data: st.DataObject
+) -> None:
+    mask = data.draw(hnp.arrays(bool, labels.shape))
+    offsets = [list(o) for o in neighborhood]
+    task = _task(offsets)
+    gt = _gt(labels)
+    mask_array = InMemoryArray(mask.astype(np.uint8), voxel_size=(4, 4), offset=(8, 8))
+    target = task.predictor.create_target(gt)
+    weight = task.predictor.create_weight(gt, target, mask_array).data
+    expected_target, known = _naive_affinities(labels, offsets, mask)
+    np.testing.assert_array_equal(target.data, expected_target)
+    assert np.all((weight > 0) == known)
+    for c in range(len(offsets)):
+        positive = (expected_target[c] > 0) & known[c]
+        negative = (expected_target[c] == 0) & known[c]
+        # The channel's total weight is its number of known voxels ...
+        assert weight[c].sum() == pytest.approx(known[c].sum())
+        # ... split evenly between the classes when both are present.
+        if positive.any() and negative.any():
+            assert weight[c][positive].sum() == pytest.approx(known[c].sum() / 2)
+            assert weight[c][negative].sum() == pytest.approx(known[c].sum() / 2)
+        else:
+            np.testing.assert_array_equal(weight[c][known[c]], 1)
+
+
+def test_loss_is_weighted_mse() -> None:
+    loss = AffinitiesTaskConfig(name="affs").build().loss
+    target = torch.tensor([[[1.0, 0.0, 1.0, 0.0]]])
+    weight = torch.tensor([[[1.0, 2.0, 0.0, 1.0]]])
+    prediction = torch.tensor([[[0.5, 0.5, 0.0, 0.0]]])
+    value = loss.compute(prediction, target, weight)
+    assert value.dim() == 0
+    assert value.item() == pytest.approx((0.25 + 2 * 0.25 + 0 + 0) / 4)
+    assert loss.compute(prediction, target).item() == pytest.approx((0.25 + 0.25 + 1) / 4)
+
+
+def test_loss_decreases_towards_the_target_and_vanishes_there() -> None:
+    loss = AffinitiesTaskConfig(name="affs").build().loss
+    generator = torch.Generator().manual_seed(0)
+    target = (torch.rand(2, 3, 4, 4, 4, generator=generator) > 0.5).float()
+    weight = torch.rand(2, 3, 4, 4, 4, generator=generator) + 0.1
+    noise = torch.rand(2, 3, 4, 4, 4, generator=generator)
+    values = [
+        loss.compute(target + t * (noise - target), target, weight).item()
+        for t in (1.0, 0.5, 0.25, 0.0)
+    ]
+    assert values == sorted(values, reverse=True)
+    assert values[-1] == 0.0
+    assert values[0] > values[1] > values[2] > 0
+
+
+def test_model_adds_a_sigmoid_head() -> None:
+    task = AffinitiesTaskConfig(name="affs", neighborhood=[[1, 0], [0, 1]]).build()
+    architecture = UNetConfig(
+        name="unet", input_shape=[20, 20], downsample_factors=[[2, 2]], num_fmaps=2,
+        num_fmaps_out=3,
+    ).build()
+    model = task.create_model(architecture)
+    assert tuple(model.input_shape) == tuple(architecture.input_shape)
+    assert tuple(model.output_shape) == tuple(architecture.output_shape)
+    assert tuple(model.eval_input_shape) == (20, 20)
+    assert model.num_in_channels == 1
+    assert model.num_out_channels == 2
+    with torch.no_grad():
+        out = model(torch.randn(2, 1, 20, 20))
+    assert out.shape == (2, 2, *architecture.output_shape)
+    assert torch.all((out > 0) & (out < 1))
+    assert any(p is model.architecture.bottom[0].weight for p in model.parameters())
