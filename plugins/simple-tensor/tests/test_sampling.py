@@ -4,6 +4,8 @@ import numpy as np
 import torch
 from dacapo_trainers_simple_tensor._sampling import BatchSampler, SamplePlan, augment
 from dacapo_trainers_simple_tensor._volumes import TrainingVolume
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 
 def volume(shape: tuple[int, ...], voxel_size: tuple[int, ...]) -> TrainingVolume:
@@ -68,3 +70,53 @@ def test_host_batch_converts_wide_unsigned_labels() -> None:
     gt, mask = sampler.host_batch(plans)
     assert gt.dtype == torch.int64 and gt.shape == (2, 2, 2)
     assert mask.dtype == torch.uint8
+
+
+def encoded(origin: tuple[int, ...], shape: tuple[int, ...]) -> torch.Tensor:
+    """A volume whose value at global voxel (z, y, x) is z * 10_000 + y * 100 + x."""
+    axes = [torch.arange(o, o + s, dtype=torch.float64) for o, s in zip(origin, shape, strict=True)]
+    grid = torch.meshgrid(*axes, indexing="ij")
+    return (grid[0] * 10_000 + grid[1] * 100 + grid[2])[None]
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    output=st.tuples(*[st.integers(1, 4)] * 3),
+    context=st.tuples(*[st.integers(0, 3)] * 3),
+    extra=st.tuples(*[st.integers(0, 3)] * 3),
+    raw_origin=st.tuples(*[st.integers(-5, 5)] * 3),
+    gt_shift=st.tuples(*[st.integers(0, 3)] * 3),
+    seed=st.integers(0, 2**16),
+)
+def test_target_crop_is_the_centre_of_the_raw_crop(
+    output: tuple[int, ...],
+    context: tuple[int, ...],
+    extra: tuple[int, ...],
+    raw_origin: tuple[int, ...],
+    gt_shift: tuple[int, ...],
+    seed: int,
+) -> None:
+    input_shape = tuple(o + 2 * c for o, c in zip(output, context, strict=True))
+    raw_shape = tuple(i + e + s for i, e, s in zip(input_shape, extra, gt_shift, strict=True))
+    # gt starts gt_shift voxels into the raw and covers what the output crops can reach.
+    gt_origin = tuple(r + s for r, s in zip(raw_origin, gt_shift, strict=True))
+    gt_shape = tuple(r - s for r, s in zip(raw_shape, gt_shift, strict=True))
+    training_volume = volume((1, 1, 1), (2, 2, 2))
+    training_volume.raw = encoded(raw_origin, raw_shape)
+    training_volume.raw_origin = raw_origin
+    training_volume.target = encoded(gt_origin, gt_shape)
+    training_volume.weight = training_volume.target
+    training_volume.gt_origin = gt_origin
+    training_volume.gt = np.zeros(gt_shape, dtype=np.uint8)
+    training_volume.mask = np.zeros(gt_shape, dtype=np.uint8)
+    try:
+        sampler = BatchSampler(
+            [training_volume], input_shape, output, 4, flips=True, transposes=True
+        )
+    except ValueError as error:
+        assert "too small for the model" in str(error)
+        return
+    plans = sampler.draw(torch.Generator().manual_seed(seed))
+    raw, target, _ = sampler.batch(plans)
+    centre = (..., *(slice(c, c + o) for c, o in zip(context, output, strict=True)))
+    assert torch.equal(raw[centre], target)
