@@ -319,6 +319,16 @@ def test_refuses_mismatched_voxel_sizes(tmp_path: Path) -> None:
     assert reason is not None and "gt has voxel size (8, 4, 4) but raw has (4, 4, 4)" in reason
 
 
+def test_refuses_datasets_of_different_voxel_sizes(tmp_path: Path) -> None:
+    raw, gt = blobs((16, 16, 16), seed=0)
+    fine = make_dataset(tmp_path, "fine", raw, gt)
+    coarse = make_dataset(tmp_path, "coarse", raw, gt, voxel_size=(8, 8, 8))
+    assert make_trainer().cannot_train_reason([fine, coarse]) == (
+        "dataset 'coarse' has voxel size (8, 8, 8) but dataset 'fine' has (4, 4, 4); "
+        "SimpleTensorTrainer does not resample"
+    )
+
+
 def test_iterate_needs_build_and_its_own_optimizer(blob_dataset: ZarrDataset) -> None:
     trainer = make_trainer()
     model = TinyModel()

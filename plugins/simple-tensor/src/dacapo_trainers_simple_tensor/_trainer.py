@@ -75,9 +75,10 @@ class SimpleTensorTrainer(Trainer):
     def cannot_train_reason(self, datasets: Sequence[Dataset]) -> str | None:
         """Why these datasets cannot be trained on, or None.
 
-        Refused: no datasets, a dataset without gt, arrays that do not share a voxel grid,
-        and volumes whose estimated size exceeds ``memory_budget_gb``. Whether each dataset
-        is larger than the model's input is checked by :meth:`build_batch_provider`.
+        Refused: no datasets, a dataset without gt, arrays that do not share a voxel grid
+        (within a dataset or across datasets), and volumes whose estimated size exceeds
+        ``memory_budget_gb``. Whether each dataset is larger than the model's input is
+        checked by :meth:`build_batch_provider`.
         """
         if not datasets:
             return "there are no training datasets"
@@ -85,6 +86,14 @@ class SimpleTensorTrainer(Trainer):
             problem = geometry_problem(dataset)
             if problem is not None:
                 return problem
+        first = datasets[0]
+        for dataset in datasets[1:]:
+            if tuple(dataset.raw.voxel_size) != tuple(first.raw.voxel_size):
+                return (
+                    f"dataset {dataset.name!r} has voxel size {tuple(dataset.raw.voxel_size)} "
+                    f"but dataset {first.name!r} has {tuple(first.raw.voxel_size)}; "
+                    "SimpleTensorTrainer does not resample"
+                )
         estimate = sum(estimate_nbytes(dataset) for dataset in datasets)
         return budget_problem(estimate, self.trainer_config.memory_budget_gb, estimated=True)
 
