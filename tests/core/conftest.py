@@ -21,6 +21,15 @@ def plugin_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tensor_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder with only the tiny real trainer plugin (dt-tensor) installed."""
+    sources = tmp_path_factory.mktemp("tensor-sources")
+    target = tmp_path_factory.mktemp("tensor-site")
+    pip_install_target([write_package(sources, "dt-tensor")], target)
+    return target
+
+
+@pytest.fixture(scope="session")
 def good_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A folder with only the good throwaway plugin installed."""
     sources = tmp_path_factory.mktemp("good-sources")
@@ -65,3 +74,8 @@ def cli(plugin_site: Path, tmp_path: Path) -> CLI:
 @pytest.fixture
 def good_cli(good_site: Path, tmp_path: Path) -> CLI:
     return CLI(good_site, tmp_path)
+
+
+@pytest.fixture
+def tensor_cli(tensor_site: Path, tmp_path: Path) -> CLI:
+    return CLI(tensor_site, tmp_path)

@@ -134,6 +134,119 @@ def dacapo_trainers_trainer_configs():
 """
 )
 
+TENSOR_PLUGIN = (
+    LOGGING_MODULE
+    + '''
+import attrs
+
+from dacapo_trainers import TrainerConfig, hookimpl
+
+
+@attrs.define(kw_only=True)
+class TinyTrainerConfig(TrainerConfig):
+    """A small real trainer whose batches depend only on its seed (for resume tests)."""
+
+    trainer_type = "dt_tensor.trainer:TinyTrainer"
+    step_delay: float = 0.0
+    nan_at: int | None = None
+    snapshot_interval: int | None = None
+
+
+@hookimpl
+def dacapo_trainers_trainer_configs():
+    return [TinyTrainerConfig]
+'''
+)
+
+TENSOR_TRAINER = '''
+"""A minimal in-memory trainer: random crops drawn from a seeded torch.Generator."""
+
+import time
+
+import numpy as np
+import torch
+
+from dacapo_trainers import (
+    InMemoryArray, Trainer, TrainingIterationStats, normalize_raw, write_array
+)
+
+
+class TinyTrainer(Trainer):
+    def create_optimizer(self, model):
+        optimizer = torch.optim.Adam(model.parameters(), lr=self.learning_rate)
+        self.scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=3, gamma=0.9)
+        return optimizer
+
+    def cannot_train_reason(self, datasets):
+        for dataset in datasets:
+            if dataset.gt is None:
+                return f"dataset {dataset.name!r} has no gt"
+        return None
+
+    def build_batch_provider(self, datasets, model, task, snapshot_container=None):
+        dataset = datasets[0]
+        raw = normalize_raw(dataset.raw.data[...])
+        gt = InMemoryArray(np.asarray(dataset.gt.data[...]), dataset.gt.voxel_size,
+                           dataset.gt.offset)
+        target = task.predictor.create_target(gt)
+        weight = task.predictor.create_weight(gt, target)
+        self.raw = torch.from_numpy(raw)
+        self.target = torch.from_numpy(np.asarray(target.data, dtype=np.float32))
+        self.weight = torch.from_numpy(np.asarray(weight.data, dtype=np.float32))
+        self.voxel_size = dataset.raw.voxel_size
+        self.task = task
+        self.snapshot_container = snapshot_container
+        self.generator = torch.Generator().manual_seed(self.seed or 0)
+
+    def state_dict(self):
+        return {"scheduler": self.scheduler.state_dict(),
+                "generator": self.generator.get_state()}
+
+    def load_state_dict(self, state):
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.generator.set_state(state["generator"])
+
+    def _batch(self, model):
+        size_in = model.input_shape
+        size_out = model.output_shape
+        context = [(i - o) // 2 for i, o in zip(size_in, size_out)]
+        raws, targets, weights = [], [], []
+        for _ in range(self.batch_size):
+            start = [int(torch.randint(0, s - i + 1, (1,), generator=self.generator))
+                     for s, i in zip(self.raw.shape, size_in)]
+            inner = [a + c for a, c in zip(start, context)]
+            raws.append(self.raw[tuple(slice(a, a + i) for a, i in zip(start, size_in))][None])
+            out = (slice(None),) + tuple(slice(a, a + o) for a, o in zip(inner, size_out))
+            targets.append(self.target[out])
+            weights.append(self.weight[out])
+        return torch.stack(raws), torch.stack(targets), torch.stack(weights)
+
+    def iterate(self, num_iterations, model, optimizer, device):
+        config = self.trainer_config
+        model.train()
+        for _ in range(num_iterations):
+            started = time.perf_counter()
+            raw, target, weight = (t.to(device) for t in self._batch(model))
+            optimizer.zero_grad()
+            prediction = model(raw)
+            loss = self.task.loss.compute(prediction, target, weight)
+            if config.nan_at is not None and self.iteration == config.nan_at:
+                loss = loss * float("nan")
+            loss.backward()
+            optimizer.step()
+            self.scheduler.step()
+            iteration = self.iteration
+            self.iteration += 1
+            interval = config.snapshot_interval
+            if interval and self.snapshot_container is not None and self.iteration % interval == 0:
+                write_array(self.snapshot_container, f"{iteration}/raw", raw.numpy(),
+                            voxel_size=self.voxel_size)
+                self.report_snapshot(iteration, self.snapshot_container)
+            time.sleep(config.step_delay)
+            yield TrainingIterationStats(iteration=iteration, loss=float(loss.item()),
+                                         time=time.perf_counter() - started)
+'''
+
 #: distribution -> (module, version, core requirement, entry-point names, plugin source)
 PACKAGES: dict[str, tuple[str, str, str, list[str], str]] = {
     "dt-good": (
@@ -153,6 +266,7 @@ PACKAGES: dict[str, tuple[str, str, str, list[str], str]] = {
     ),
     "dt-liar": ("dt_liar", "0.2.0", "dacapo-trainers", ["LiarTrainerConfig"], LIAR_PLUGIN),
     "dt-dup": ("dt_dup", "2.0.0", "dacapo-trainers", ["GoodTrainerConfig"], DUPLICATE_PLUGIN),
+    "dt-tensor": ("dt_tensor", "0.5.0", "dacapo-trainers", ["TinyTrainerConfig"], TENSOR_PLUGIN),
     "dt-incompat": (
         "dt_incompat",
         "0.1.0",
@@ -174,7 +288,8 @@ def write_package(root: Path, distribution: str) -> Path:
     (folder / module).mkdir(parents=True)
     (folder / module / "__init__.py").write_text("")
     (folder / module / "plugin.py").write_text(textwrap.dedent(source))
-    (folder / module / "trainer.py").write_text(GOOD_TRAINER)
+    trainer = TENSOR_TRAINER if distribution == "dt-tensor" else GOOD_TRAINER
+    (folder / module / "trainer.py").write_text(trainer)
     entry_points = "\n".join(f'{name} = "{module}.plugin"' for name in names)
     (folder / "pyproject.toml").write_text(
         textwrap.dedent(

@@ -174,6 +174,9 @@ class _Run:
         self.manager = registry.plugin_manager
         self.hook = self.manager.hook
         self.observers: list[object] = list(observers)
+        # Snapshots a trainer reports while producing an iteration, announced after its
+        # iteration_end hook so that observers see the documented order.
+        self._pending_snapshots: list[tuple[int, Any]] = []
         if trainer.is_output_process:
             self.observers = [StatsWriter(self.output), ProgressBar(quiet), *self.observers]
 
@@ -225,6 +228,7 @@ class _Run:
                     self.hook.dacapo_trainers_train_iteration_end(
                         run=run, stats=stats, num_iterations=run.num_iterations
                     )
+                    self._announce_snapshots()
                     if iteration % run.checkpoint_interval == 0 or iteration >= run.num_iterations:
                         last = self._checkpoint(iteration, model, optimizer)
                     if iteration >= run.num_iterations:
@@ -273,9 +277,14 @@ class _Run:
         return path
 
     def _snapshot_written(self, iteration: int, container: Any) -> None:
-        self.hook.dacapo_trainers_train_snapshot_written(
-            run=self.run, iteration=iteration, container=container
-        )
+        self._pending_snapshots.append((iteration, container))
+
+    def _announce_snapshots(self) -> None:
+        pending, self._pending_snapshots = self._pending_snapshots, []
+        for iteration, container in pending:
+            self.hook.dacapo_trainers_train_snapshot_written(
+                run=self.run, iteration=iteration, container=container
+            )
 
     def _non_finite(self, iteration: int, loss: float) -> NonFiniteLossError:
         last = latest_checkpoint(self.checkpoints)

@@ -1,0 +1,230 @@
+"""The training driver end to end: outputs, exact resume after SIGKILL, NaN guard, refusals."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from conftest import CLI
+from dacapo_trainers import Registry, hookimpl, load_run_config, train
+from dacapo_trainers.reference import make_demo_data
+
+
+@pytest.fixture(scope="module")
+def demo_zarr(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_demo_data(tmp_path_factory.mktemp("data") / "demo.zarr", shape=(40, 40, 40))
+
+
+def run_data(demo_zarr: Path, output: Path, **trainer: Any) -> dict[str, Any]:
+    return {
+        "name": "tiny",
+        "trainer_config": {
+            "__type__": "TinyTrainerConfig",
+            "name": "tiny",
+            "batch_size": 2,
+            "learning_rate": 0.01,
+            **trainer,
+        },
+        "architecture_config": {
+            "__type__": "UNetConfig",
+            "name": "unet",
+            "input_shape": [20, 20, 20],
+            "num_fmaps": 2,
+            "downsample_factors": [[2, 2, 2]],
+        },
+        "task_config": {"__type__": "AffinitiesTaskConfig", "name": "affs"},
+        "datasets": [
+            {"__type__": "ZarrDatasetConfig", "name": "demo", "container": str(demo_zarr)}
+        ],
+        "num_iterations": 12,
+        "checkpoint_interval": 4,
+        "output": str(output),
+        "seed": 7,
+        "device": "cpu",
+    }
+
+
+def write_run(path: Path, data: dict[str, Any]) -> Path:
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def stats_of(output: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in (output / "stats.jsonl").read_text().splitlines()]
+
+
+def final_weights(output: Path) -> dict[str, Any]:
+    import torch
+
+    checkpoints = sorted((output / "checkpoints").glob("iteration_*.pt"))
+    return torch.load(checkpoints[-1], weights_only=True)["model"]
+
+
+def test_train_through_the_cli(tensor_cli: CLI, demo_zarr: Path, tmp_path: Path) -> None:
+    output = tmp_path / "out"
+    run_file = write_run(tmp_path / "run.yaml", run_data(demo_zarr, output, snapshot_interval=6))
+    result = tensor_cli("train", str(run_file))
+    assert result.returncode == 0, result.stderr
+    assert "trained to iteration 12" in result.stdout
+    assert [s["iteration"] for s in stats_of(output)] == list(range(12))
+    names = sorted(p.name for p in (output / "checkpoints").iterdir())
+    assert names == [f"iteration_{i:08d}.pt" for i in (4, 8, 12)]
+    assert (output / "loss.png").stat().st_size > 1000
+    assert json.loads((output / "run_config.json").read_text())["num_iterations"] == 12
+    assert (output / "snapshots.zarr" / "5" / "raw").exists()
+    again = tensor_cli("train", str(run_file))
+    assert again.returncode == 0
+    assert "nothing to do" in again.stdout
+
+
+def test_sigkill_then_resume_is_exact(tensor_cli: CLI, demo_zarr: Path, tmp_path: Path) -> None:
+    import torch
+
+    straight = tmp_path / "straight"
+    run_file = write_run(tmp_path / "a.yaml", run_data(demo_zarr, straight))
+    assert tensor_cli("train", str(run_file), "--quiet").returncode == 0
+
+    killed = tmp_path / "killed"
+    run_file = write_run(tmp_path / "b.yaml", run_data(demo_zarr, killed, step_delay=0.15))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "dacapo_trainers", "train", str(run_file), "--quiet"],
+        env=tensor_cli.env,
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:  # kill after the checkpoint at 4, before the one at 8
+        stats = killed / "stats.jsonl"
+        if stats.exists() and len(stats.read_text().splitlines()) >= 6:
+            break
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not (killed / "checkpoints" / "iteration_00000012.pt").exists()
+    resumed = tensor_cli("train", str(run_file), "--quiet")
+    assert resumed.returncode == 0, resumed.stderr
+
+    assert [s["iteration"] for s in stats_of(killed)] == list(range(12))
+    assert [s["loss"] for s in stats_of(killed)] == [s["loss"] for s in stats_of(straight)]
+    expected, got = final_weights(straight), final_weights(killed)
+    assert expected.keys() == got.keys()
+    for name in expected:
+        assert torch.equal(expected[name], got[name]), name
+
+
+def test_nan_loss_stops_and_keeps_the_last_checkpoint(
+    tensor_cli: CLI, demo_zarr: Path, tmp_path: Path
+) -> None:
+    output = tmp_path / "out"
+    run_file = write_run(tmp_path / "run.yaml", run_data(demo_zarr, output, nan_at=6))
+    result = tensor_cli("train", str(run_file), "--quiet")
+    assert result.returncode == 1
+    assert "the loss became nan at iteration 6" in result.stderr
+    assert "iteration_00000004.pt" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert sorted(p.name for p in (output / "checkpoints").iterdir()) == ["iteration_00000004.pt"]
+    assert [s["iteration"] for s in stats_of(output)] == list(range(6))
+
+
+def test_refusal_carries_the_trainers_reason(
+    tensor_cli: CLI, demo_zarr: Path, tmp_path: Path
+) -> None:
+    data = run_data(demo_zarr, tmp_path / "out")
+    data["datasets"][0]["gt"] = None
+    result = tensor_cli("train", str(write_run(tmp_path / "run.yaml", data)))
+    assert result.returncode == 1
+    assert "cannot train on datasets 'demo': dataset 'demo' has no gt" in result.stderr
+
+
+def test_changed_run_in_the_same_output_is_refused(
+    tensor_cli: CLI, demo_zarr: Path, tmp_path: Path
+) -> None:
+    output = tmp_path / "out"
+    data = run_data(demo_zarr, output)
+    data["num_iterations"] = 4
+    assert tensor_cli("train", str(write_run(tmp_path / "a.yaml", data)), "--quiet").returncode == 0
+    data["num_iterations"] = 8  # training longer is a resume
+    assert tensor_cli("train", str(write_run(tmp_path / "b.yaml", data)), "--quiet").returncode == 0
+    assert [s["iteration"] for s in stats_of(output)] == list(range(8))
+    data["architecture_config"]["num_fmaps"] = 3
+    result = tensor_cli("train", str(write_run(tmp_path / "c.yaml", data)), "--quiet")
+    assert result.returncode == 2
+    assert "holds a run with a different architecture_config" in result.stderr
+    assert len(list((output / "checkpoints").iterdir())) == 2  # nothing written is lost
+
+
+def test_validate_run_files_checks_every_nested_type(
+    tensor_cli: CLI, demo_zarr: Path, tmp_path: Path
+) -> None:
+    data = run_data(demo_zarr, tmp_path / "out")
+    assert tensor_cli("validate", str(write_run(tmp_path / "ok.yaml", data))).returncode == 0
+    data["trainer_config"]["learning_rate"] = "fast"
+    data["task_config"]["__type__"] = "AffinitiesTaskConfg"
+    result = tensor_cli("validate", str(write_run(tmp_path / "bad.yaml", data)))
+    assert result.returncode == 2
+    assert "$.trainer_config.learning_rate: expected float, got 'fast'" in result.stderr
+    assert "$.task_config: unknown task type 'AffinitiesTaskConfg'" in result.stderr
+
+
+class Recorder:
+    """A lifecycle observer that records the hook calls."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, Any]] = []
+
+    @hookimpl
+    def dacapo_trainers_train_start(self, start_iteration: int) -> None:
+        self.calls.append(("start", start_iteration))
+
+    @hookimpl
+    def dacapo_trainers_train_iteration_end(self, stats: Any) -> None:
+        self.calls.append(("iteration", stats.iteration))
+
+    @hookimpl
+    def dacapo_trainers_train_snapshot_written(self, iteration: int) -> None:
+        self.calls.append(("snapshot", iteration))
+
+    @hookimpl
+    def dacapo_trainers_train_checkpoint_written(self, iteration: int, path: Path) -> None:
+        assert path.exists()
+        self.calls.append(("checkpoint", iteration))
+
+    @hookimpl
+    def dacapo_trainers_train_end(self, iteration: int, error: BaseException | None) -> None:
+        self.calls.append(("end", iteration, error))
+
+
+def test_lifecycle_hooks_in_process(
+    tensor_site: Path, demo_zarr: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.syspath_prepend(str(tensor_site))
+    plugin = importlib.import_module("dt_tensor.plugin")
+    registry = Registry.isolated(plugin)
+    data = run_data(demo_zarr, tmp_path / "out", snapshot_interval=3)
+    data["num_iterations"] = 6
+    run = load_run_config(write_run(tmp_path / "run.yaml", data), registry=registry)
+    recorder = Recorder()
+    result = train(run, registry=registry, observers=[recorder], quiet=True)
+    assert not isinstance(result, int)
+    assert result.iteration == 6
+    assert recorder.calls == [
+        ("start", 0),
+        ("iteration", 0),
+        ("iteration", 1),
+        ("iteration", 2),
+        ("snapshot", 2),
+        ("iteration", 3),
+        ("checkpoint", 4),
+        ("iteration", 4),
+        ("iteration", 5),
+        ("snapshot", 5),
+        ("checkpoint", 6),
+        ("end", 6, None),
+    ]
+    assert recorder not in registry.plugin_manager.get_plugins()  # unregistered after the run
