@@ -6,7 +6,9 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from conftest import (
+from dacapo_trainers import ZarrContainer, open_array
+from dacapo_trainers_simple_tensor import SimpleTensorTrainer, SimpleTensorTrainerConfig
+from simple_tensor_helpers import (
     ForegroundPredictor,
     IdentityPredictor,
     SimpleTask,
@@ -15,8 +17,6 @@ from conftest import (
     blobs,
     make_dataset,
 )
-from dacapo_trainers import ZarrContainer, open_array
-from dacapo_trainers_simple_tensor import SimpleTensorTrainer, SimpleTensorTrainerConfig
 
 CPU = torch.device("cpu")
 
