@@ -50,3 +50,16 @@ def test_trainer_contract_matches_dacapo() -> None:
     for name in ("can_train", "cannot_train_reason", "__enter__", "__exit__"):
         assert callable(getattr(Trainer, name))
     assert set(Trainer.__annotations__) >= {"iteration", "batch_size", "learning_rate"}
+
+
+def test_normalize_raw_centres_integers_and_keeps_floats() -> None:
+    import numpy as np
+
+    from dacapo_trainers import normalize_raw
+
+    scaled = normalize_raw(np.array([0, 255], dtype=np.uint8))
+    assert scaled.dtype == np.float32
+    assert scaled.tolist() == [-1.0, 1.0]
+    floats = np.array([0.25, 3.0], dtype=np.float64)
+    assert normalize_raw(floats).tolist() == [0.25, 3.0]
+    assert normalize_raw(floats).dtype == np.float32

@@ -44,9 +44,9 @@ def test_thirty_adam_steps_reduce_the_affinities_loss(tmp_path: Path) -> None:
     target = task.predictor.create_target(gt)
     weight = task.predictor.create_weight(gt, target, mask)
 
-    # Centred on 0 ([-1, 1], as DaCapo's raw scaling): with inputs in [0, 1], a tiny ReLU net
+    # normalize_raw centres integer raw on 0 ([-1, 1]): with inputs in [0, 1], a tiny ReLU net
     # often starts with most first-layer filters dead and stalls on some seeds.
-    raw = torch.from_numpy(normalize_raw(dataset.raw.data[raw_box]))[None, None] * 2 - 1
+    raw = torch.from_numpy(normalize_raw(dataset.raw.data[raw_box]))[None, None]
     target_t = torch.from_numpy(target.data)[None]
     weight_t = torch.from_numpy(weight.data)[None]
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)

@@ -33,8 +33,8 @@ class InMemoryArray:
             if len(self.voxel_size) <= 3
             else tuple(f"d{i}" for i in range(len(self.voxel_size)))
         )
-        extra = self.data.ndim - len(self.voxel_size)
-        return ("c^",) * extra + spatial
+        extra = int(self.data.ndim) - len(self.voxel_size)
+        return ("c^",) * extra + tuple(spatial)
 
     @property
     def dtype(self) -> Any:
@@ -48,14 +48,18 @@ class InMemoryArray:
 
 
 def normalize_raw(data: Any) -> Any:
-    """Raw intensities as float32: integer dtypes scaled by their maximum to [0, 1].
+    """Raw intensities as float32: integer dtypes mapped linearly from [min, max] to [-1, 1].
 
-    Float data is returned as float32 unchanged in value. Every trainer feeds the model
-    through this, so all trainers see the same inputs for the same data.
+    Centred inputs keep small valid-convolution U-Nets from stalling (with [0, 1] inputs and
+    ReLUs, a tiny network often sits at the constant-prediction loss). Float data is returned
+    as float32 unchanged in value: it is taken as already normalized. Every trainer feeds the
+    model through this, so all trainers see the same inputs for the same data.
     """
     import numpy as np
 
     data = np.asarray(data)
     if np.issubdtype(data.dtype, np.integer):
-        return data.astype(np.float32) / np.float32(np.iinfo(data.dtype).max)
+        info = np.iinfo(data.dtype)
+        scale = np.float32(2.0 / (float(info.max) - float(info.min)))
+        return (data.astype(np.float32) - np.float32(info.min)) * scale - np.float32(1.0)
     return data.astype(np.float32, copy=False)

@@ -78,9 +78,12 @@ class TrainerConfig(TaggedConfig):
         target = getattr(cls, "trainer_type", None)
         if target is None:
             raise TypeError(f"{cls.__qualname__} does not set the class attribute trainer_type")
-        if isinstance(target, str):
-            return _import_object(target)  # type: ignore[no-any-return]
-        return target
+        resolved = _import_object(target) if isinstance(target, str) else target
+        if not (isinstance(resolved, type) and issubclass(resolved, Trainer)):
+            raise TypeError(
+                f"{cls.__qualname__}.trainer_type is {target!r}, which is not a Trainer subclass"
+            )
+        return resolved
 
     def build_trainer(self) -> Trainer:
         """A new trainer for this config: ``trainer_type(self)``."""

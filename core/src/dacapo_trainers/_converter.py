@@ -21,6 +21,7 @@ from cattrs.errors import (
     ClassValidationError,
     ForbiddenExtraKeysError,
     IterableValidationError,
+    IterableValidationNote,
 )
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn
 
@@ -204,7 +205,7 @@ def _issues(error: BaseException, path: str) -> list[ConfigIssue]:
         issues: list[ConfigIssue] = []
         with_notes, without = error.group_exceptions()
         for sub_error, note in with_notes:
-            if isinstance(error, IterableValidationError):
+            if isinstance(note, IterableValidationNote):
                 sub_path = f"{path}[{note.index}]"
             else:
                 sub_path = f"{path}.{note.name}"

@@ -49,23 +49,43 @@ class Dataset(Protocol):
     ``sample_points`` optionally lists world coordinates that training crops should centre on.
     """
 
-    name: str
-    raw: Array
-    gt: Array | None
-    mask: Array | None
-    weight: float
-    sample_points: Sequence[Sequence[float]] | None
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def raw(self) -> Array: ...
+
+    @property
+    def gt(self) -> Array | None: ...
+
+    @property
+    def mask(self) -> Array | None: ...
+
+    @property
+    def weight(self) -> float: ...
+
+    @property
+    def sample_points(self) -> Sequence[Sequence[float]] | None: ...
 
 
 @runtime_checkable
 class Model(Protocol):
     """A ``torch.nn.Module`` that knows its input and output shapes (in voxels, spatial only)."""
 
-    input_shape: Sequence[int]
-    output_shape: Sequence[int]
-    eval_input_shape: Sequence[int]
-    num_in_channels: int
-    num_out_channels: int
+    @property
+    def input_shape(self) -> Sequence[int]: ...
+
+    @property
+    def output_shape(self) -> Sequence[int]: ...
+
+    @property
+    def eval_input_shape(self) -> Sequence[int]: ...
+
+    @property
+    def num_in_channels(self) -> int: ...
+
+    @property
+    def num_out_channels(self) -> int: ...
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any: ...
 
@@ -104,13 +124,19 @@ class Loss(Protocol):
 class Task(Protocol):
     """What the network learns: a predictor (gt -> target, weight) and a loss."""
 
-    predictor: Predictor
-    loss: Loss
+    @property
+    def predictor(self) -> Predictor: ...
+
+    @property
+    def loss(self) -> Loss: ...
 
 
 @runtime_checkable
 class LocalContainerIdentifier(Protocol):
     """Where a trainer writes arrays: a zarr container path and a dataset (group) in it."""
 
-    container: Path
-    dataset: str
+    @property
+    def container(self) -> Path: ...
+
+    @property
+    def dataset(self) -> str: ...

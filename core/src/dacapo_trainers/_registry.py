@@ -200,15 +200,15 @@ class Registry:
         ]
         if record.type_name not in by_name:
             names = ", ".join(sorted(by_name)) or "nothing"
-            error = PluginContractError(
+            contract_error = PluginContractError(
                 f"plugin {record.label} declares entry point {record.type_name!r} = "
                 f"{record.target!r}, but its hooks {' and '.join(_PROVIDER_HOOKS)} returned "
                 f"{names}; return the class {record.type_name} from one of them, or remove the "
                 "entry point",
                 record,
             )
-            self._set_state(record, PluginState.BROKEN, str(error))
-            raise error
+            self._set_state(record, PluginState.BROKEN, str(contract_error))
+            raise contract_error
         for declared_record in declared:
             cls = by_name.get(declared_record.type_name)
             if cls is not None and declared_record.state is PluginState.OK:

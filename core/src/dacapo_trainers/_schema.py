@@ -96,8 +96,12 @@ def _type_schema(tp: Any, registry: Registry, definitions: dict[str, Any]) -> di
     ):
         if origin is tuple and args and args[-1] is not Ellipsis:
             items = [_type_schema(arg, registry, definitions) for arg in args]
-            return {"type": "array", "prefixItems": items, "minItems": len(items),
-                    "maxItems": len(items)}
+            return {
+                "type": "array",
+                "prefixItems": items,
+                "minItems": len(items),
+                "maxItems": len(items),
+            }
         item = _type_schema(args[0], registry, definitions) if args else {}
         return {"type": "array", "items": item}
     if origin is dict:

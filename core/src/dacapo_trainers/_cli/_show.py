@@ -53,7 +53,7 @@ def _type_name(tp: Any) -> str:
 def _default(field: attrs.Attribute[Any]) -> str:
     if field.default is attrs.NOTHING:
         return "  (required)"
-    if isinstance(field.default, attrs.Factory):  # type: ignore[arg-type]
-        factory = field.default.factory
-        return "" if field.default.takes_self else f" = {factory()!r}"
-    return f" = {field.default!r}"
+    default: Any = field.default
+    if isinstance(default, attrs.Factory):  # type: ignore[arg-type]
+        return "" if default.takes_self else f" = {default.factory()!r}"
+    return f" = {default!r}"

@@ -104,7 +104,10 @@ class UNet(torch.nn.Module):
             torch.nn.Upsample(scale_factor=factors, mode="nearest")
             if constant_upsample
             else _CONV_TRANSPOSE[dims](
-                fmaps(level + 1), fmaps(level + 1), kernel_size=factors, stride=factors
+                fmaps(level + 1),
+                fmaps(level + 1),
+                kernel_size=factors,  # type: ignore[arg-type]  # tuples are accepted
+                stride=factors,  # type: ignore[arg-type]
             )
             for level, factors in enumerate(self.downsample_factors)
         )
@@ -125,9 +128,9 @@ class UNet(torch.nn.Module):
         # (uniform, gain for leaky ReLU) short trainings often stall at the trivial solution.
         for module in self.modules():
             if isinstance(module, (*_CONV.values(), *_CONV_TRANSPOSE.values())):
-                torch.nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
+                torch.nn.init.kaiming_normal_(module.weight, nonlinearity="relu")  # type: ignore[arg-type]
                 if module.bias is not None:
-                    torch.nn.init.zeros_(module.bias)
+                    torch.nn.init.zeros_(module.bias)  # type: ignore[arg-type]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Run the U-Net on a batch ``(batch, channels, *spatial)``."""
