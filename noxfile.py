@@ -97,11 +97,11 @@ def tests_distributed(session: nox.Session) -> None:
 @nox.session(python="3.11")
 def docs(session: nox.Session) -> None:
     """Sphinx with -W (warnings fail) and the doctests of the docs' code blocks."""
-    install(session, CORE, *existing_plugins("simple-tensor", "gunpowder", "distributed"),
-            "sphinx")
+    install(session, CORE, *existing_plugins("simple-tensor", "gunpowder", "distributed"), "sphinx")
     session.run("sphinx-build", "-W", "--keep-going", "-b", "html", "docs", "docs/_build/html")
-    session.run("sphinx-build", "-W", "--keep-going", "-b", "doctest", "docs",
-                "docs/_build/doctest")
+    session.run(
+        "sphinx-build", "-W", "--keep-going", "-b", "doctest", "docs", "docs/_build/doctest"
+    )
 
 
 @nox.session(python="3.11")
@@ -114,10 +114,12 @@ def demo(session: nox.Session) -> None:
 @nox.session(python="3.11")
 def bench(session: nox.Session) -> None:
     """Benchmarks (not timed tests): ratios measured side by side in one run."""
-    install(session, CORE, *existing_plugins("simple-tensor", "gunpowder", "distributed"),
-            "hatchling")
+    install(
+        session, CORE, *existing_plugins("simple-tensor", "gunpowder", "distributed"), "hatchling"
+    )
     out = ROOT / "bench-results"
     out.mkdir(exist_ok=True)
     for script in sorted((ROOT / "benchmarks").glob("bench_*.py")):
-        session.run("python", str(script), "--json", str(out / f"{script.stem}.json"),
-                    *session.posargs)
+        session.run(
+            "python", str(script), "--json", str(out / f"{script.stem}.json"), *session.posargs
+        )

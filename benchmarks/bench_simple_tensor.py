@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+
 from dacapo_trainers.reference import (
     AffinitiesTaskConfig,
     UNetConfig,

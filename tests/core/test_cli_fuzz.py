@@ -6,9 +6,10 @@ import json
 import tempfile
 from pathlib import Path
 
-from dacapo_trainers._cli import main
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+from dacapo_trainers._cli import main
 
 VALID: dict[str, object] = {
     "__type__": "ZarrDatasetConfig",

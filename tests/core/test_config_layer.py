@@ -7,6 +7,7 @@ from pathlib import Path
 
 import attrs
 import pytest
+
 from dacapo_trainers import (
     ConfigConverter,
     ConfigError,

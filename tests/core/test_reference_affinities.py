@@ -7,11 +7,12 @@ import itertools
 import numpy as np
 import pytest
 import torch
-from dacapo_trainers import InMemoryArray, Loss, Predictor, Task
-from dacapo_trainers.reference import AffinitiesTaskConfig, UNetConfig
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+
+from dacapo_trainers import InMemoryArray, Loss, Predictor, Task
+from dacapo_trainers.reference import AffinitiesTaskConfig, UNetConfig
 
 LABELS_2D = np.array(
     [
@@ -97,9 +98,7 @@ def test_negative_offsets_look_backwards() -> None:
     gt = _gt(LABELS_2D)
     target = task.predictor.create_target(gt)
     weight = task.predictor.create_weight(gt, target)
-    np.testing.assert_array_equal(
-        target.data[0], [[0, 0, 0], [1, 0, 1], [0, 0, 1]]
-    )
+    np.testing.assert_array_equal(target.data[0], [[0, 0, 0], [1, 0, 1], [0, 0, 1]])
     np.testing.assert_array_equal(target.data[1], [[0, 0, 0], [0, 0, 0], [0, 0, 0]])
     np.testing.assert_array_equal(weight.data[0], [[0, 0, 0], [1, 1, 1], [1, 1, 1]])
     np.testing.assert_array_equal(weight.data[1], [[0, 0, 1], [0, 0, 1], [0, 0, 1]])
@@ -190,8 +189,11 @@ def _naive_affinities(
 
 @settings(max_examples=30, deadline=None)
 @given(
-    labels=hnp.arrays(np.uint64, hnp.array_shapes(min_dims=2, max_dims=2, min_side=1, max_side=6),
-                      elements=st.integers(0, 2)),
+    labels=hnp.arrays(
+        np.uint64,
+        hnp.array_shapes(min_dims=2, max_dims=2, min_side=1, max_side=6),
+        elements=st.integers(0, 2),
+    ),
     neighborhood=st.lists(
         st.tuples(st.integers(-2, 2), st.integers(-2, 2)).filter(any), min_size=1, max_size=3
     ),
@@ -252,7 +254,10 @@ def test_loss_decreases_towards_the_target_and_vanishes_there() -> None:
 def test_model_adds_a_sigmoid_head() -> None:
     task = AffinitiesTaskConfig(name="affs", neighborhood=[[1, 0], [0, 1]]).build()
     architecture = UNetConfig(
-        name="unet", input_shape=[20, 20], downsample_factors=[[2, 2]], num_fmaps=2,
+        name="unet",
+        input_shape=[20, 20],
+        downsample_factors=[[2, 2]],
+        num_fmaps=2,
         num_fmaps_out=3,
     ).build()
     model = task.create_model(architecture)

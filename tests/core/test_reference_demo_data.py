@@ -6,9 +6,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from scipy import ndimage
+
 from dacapo_trainers import open_array
 from dacapo_trainers.reference import make_demo_data
-from scipy import ndimage
 
 
 def _read(path: Path) -> dict[str, np.ndarray]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+
 from dacapo_trainers import InMemoryArray, Task
 from dacapo_trainers.reference import OneHotTaskConfig, UNetConfig
 
@@ -55,9 +56,7 @@ def test_loss_is_weighted_cross_entropy() -> None:
     prediction = torch.randn(2, 3, 2, 2, 2, generator=generator)
     target = torch.randint(0, 3, (2, 1, 2, 2, 2), generator=generator).float()
     weight = torch.rand(2, 1, 2, 2, 2, generator=generator)
-    per_voxel = torch.nn.functional.cross_entropy(
-        prediction, target[:, 0].long(), reduction="none"
-    )
+    per_voxel = torch.nn.functional.cross_entropy(prediction, target[:, 0].long(), reduction="none")
     assert loss.compute(prediction, target, weight).item() == pytest.approx(
         (weight[:, 0] * per_voxel).mean().item()
     )

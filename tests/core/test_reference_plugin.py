@@ -8,8 +8,9 @@ from importlib.metadata import entry_points
 
 import attrs
 import cattrs
-import dacapo_trainers.reference as reference
 import pytest
+
+import dacapo_trainers.reference as reference
 from dacapo_trainers import ArchitectureConfig, DatasetConfig, TaskConfig
 from dacapo_trainers.reference import (
     AffinitiesTaskConfig,
@@ -33,9 +34,7 @@ def test_import_loads_neither_torch_nor_scipy() -> None:
 
 def test_all_is_sorted_and_complete() -> None:
     assert reference.__all__ == sorted(reference.__all__)
-    public = {
-        name for name in vars(reference) if not name.startswith("_") and name != "plugin"
-    }
+    public = {name for name in vars(reference) if not name.startswith("_") and name != "plugin"}
     assert set(reference.__all__) == public
 
 

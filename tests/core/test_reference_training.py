@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
 from dacapo_trainers import InMemoryArray, normalize_raw
 from dacapo_trainers.reference import (
     AffinitiesTaskConfig,
@@ -30,8 +31,7 @@ def test_thirty_adam_steps_reduce_the_affinities_loss(tmp_path: Path) -> None:
     context = (np.array(model.input_shape) - np.array(model.output_shape)) // 2
     raw_box = tuple(slice(s, s + n) for s, n in zip(start, model.input_shape, strict=True))
     out_box = tuple(
-        slice(s + c, s + c + n)
-        for s, c, n in zip(start, context, model.output_shape, strict=True)
+        slice(s + c, s + c + n) for s, c, n in zip(start, context, model.output_shape, strict=True)
     )
     voxel_size = dataset.raw.voxel_size
     offset = [

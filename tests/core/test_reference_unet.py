@@ -7,10 +7,11 @@ import re
 
 import pytest
 import torch
-from dacapo_trainers import Model
-from dacapo_trainers.reference import UNetConfig
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from dacapo_trainers import Model
+from dacapo_trainers.reference import UNetConfig
 
 
 def _forward_shape(model: torch.nn.Module, channels: int, shape: tuple[int, ...]) -> torch.Size:

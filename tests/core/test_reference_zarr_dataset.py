@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from dacapo_trainers import Dataset, write_array
 from dacapo_trainers.reference import ZarrDataset, ZarrDatasetConfig
 
@@ -19,7 +20,10 @@ def container(tmp_path: Path) -> Path:
     gt[1] = 7
     write_array(path, "volumes/gt", gt, voxel_size=(80, 16, 16), offset=(80, 16, 0))
     write_array(
-        path, "volumes/mask", np.ones((2, 3, 4), np.uint8), voxel_size=(80, 16, 16),
+        path,
+        "volumes/mask",
+        np.ones((2, 3, 4), np.uint8),
+        voxel_size=(80, 16, 16),
         offset=(80, 16, 0),
     )
     return path
@@ -93,7 +97,10 @@ def test_directory_that_is_not_a_zarr_container(tmp_path: Path) -> None:
 
 def test_sample_points_must_match_the_dimensions(container: Path) -> None:
     config = ZarrDatasetConfig(
-        name="cells", container=str(container), raw="volumes/raw", gt=None,
+        name="cells",
+        container=str(container),
+        raw="volumes/raw",
+        gt=None,
         sample_points=[[1.0, 2.0]],
     )
     with pytest.raises(ValueError, match=r"sample point \[1.0, 2.0\] has 2 coordinates"):

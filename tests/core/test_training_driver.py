@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import yaml
 from conftest import CLI
+
 from dacapo_trainers import Registry, hookimpl, load_run_config, train
 from dacapo_trainers.reference import make_demo_data
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+
 from dacapo_trainers import ZarrContainer, open_array, write_array
 
 

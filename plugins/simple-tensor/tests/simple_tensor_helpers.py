@@ -13,6 +13,7 @@ from typing import Any
 import attrs
 import numpy as np
 import torch
+
 from dacapo_trainers import Array, InMemoryArray, open_array, write_array
 
 torch.set_num_threads(1)

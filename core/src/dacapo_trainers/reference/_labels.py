@@ -17,8 +17,7 @@ def spatial_data(array: Any, what: str) -> np.ndarray:
     extra = data.shape[: data.ndim - dims]
     if any(size != 1 for size in extra):
         raise ValueError(
-            f"{what} must have a single channel, got shape {data.shape} for "
-            f"{dims} spatial axes"
+            f"{what} must have a single channel, got shape {data.shape} for {dims} spatial axes"
         )
     return data.reshape(data.shape[data.ndim - dims :])
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 import attrs
+
 from dacapo_trainers import TrainerConfig
 
 #: The optimizers ``SimpleTensorTrainerConfig.optimizer`` accepts: classes of ``torch.optim``.

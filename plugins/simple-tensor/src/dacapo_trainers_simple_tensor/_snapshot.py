@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
+
 from dacapo_trainers import LocalContainerIdentifier, write_array
 
 from ._sampling import BatchSampler, SamplePlan

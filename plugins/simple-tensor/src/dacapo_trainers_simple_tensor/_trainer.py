@@ -7,6 +7,8 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import torch
+from torch.optim.lr_scheduler import LinearLR
+
 from dacapo_trainers import (
     Dataset,
     LocalContainerIdentifier,
@@ -15,7 +17,6 @@ from dacapo_trainers import (
     Trainer,
     TrainingIterationStats,
 )
-from torch.optim.lr_scheduler import LinearLR
 
 from ._config import SimpleTensorTrainerConfig
 from ._sampling import BatchSampler

@@ -13,6 +13,7 @@ from typing import Any
 import attrs
 import numpy as np
 import torch
+
 from dacapo_trainers import Array, Dataset, InMemoryArray, Predictor, normalize_raw
 
 _BYTES_PER_GB = 1e9

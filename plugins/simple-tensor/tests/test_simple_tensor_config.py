@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import attrs
 import pytest
+
 from dacapo_trainers import TrainerConfig
 from dacapo_trainers_simple_tensor import OPTIMIZERS, SimpleTensorTrainerConfig
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 import torch
+
 from dacapo_trainers import ZarrContainer, open_array, write_array
 from dacapo_trainers.reference import (
     AffinitiesTaskConfig,

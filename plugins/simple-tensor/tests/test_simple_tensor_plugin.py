@@ -4,10 +4,11 @@ import importlib.metadata
 import subprocess
 import sys
 
-import dacapo_trainers_simple_tensor
-from dacapo_trainers_simple_tensor import SimpleTensorTrainerConfig, plugin
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
+
+import dacapo_trainers_simple_tensor
+from dacapo_trainers_simple_tensor import SimpleTensorTrainerConfig, plugin
 
 
 def test_hook_returns_the_config() -> None:

@@ -2,10 +2,11 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from dacapo_trainers_simple_tensor._sampling import BatchSampler, SamplePlan, augment
-from dacapo_trainers_simple_tensor._volumes import TrainingVolume
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from dacapo_trainers_simple_tensor._sampling import BatchSampler, SamplePlan, augment
+from dacapo_trainers_simple_tensor._volumes import TrainingVolume
 
 
 def volume(shape: tuple[int, ...], voxel_size: tuple[int, ...]) -> TrainingVolume:

@@ -6,8 +6,6 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from dacapo_trainers import ZarrContainer, open_array
-from dacapo_trainers_simple_tensor import SimpleTensorTrainer, SimpleTensorTrainerConfig
 from simple_tensor_helpers import (
     ForegroundPredictor,
     IdentityPredictor,
@@ -17,6 +15,9 @@ from simple_tensor_helpers import (
     blobs,
     make_dataset,
 )
+
+from dacapo_trainers import ZarrContainer, open_array
+from dacapo_trainers_simple_tensor import SimpleTensorTrainer, SimpleTensorTrainerConfig
 
 CPU = torch.device("cpu")
 
