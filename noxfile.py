@@ -46,7 +46,7 @@ def existing_plugins(*names: str) -> list[str]:
 @nox.session(python="3.11")
 def lint(session: nox.Session) -> None:
     """ruff: lint and formatting."""
-    install(session, "ruff")
+    install(session, "ruff==0.17.6")  # pinned: lint results must not change under us
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
 
@@ -54,7 +54,7 @@ def lint(session: nox.Session) -> None:
 @nox.session(python="3.11")
 def typecheck(session: nox.Session) -> None:
     """mypy (strict) on the core."""
-    install(session, "mypy", CORE, "types-PyYAML")
+    install(session, "mypy==2.4.1", CORE, "types-PyYAML")
     session.run("mypy", "core/src/dacapo_trainers")
 
 

@@ -51,6 +51,10 @@ class PluginRecord:
     state: PluginState = PluginState.OK
     error: str | None = None
     entry_point: metadata.EntryPoint | None = attrs.field(default=None, eq=False, repr=False)
+    #: The distribution's Requires-Dist lines (for the compatibility check).
+    requires: tuple[str, ...] = attrs.field(default=(), eq=False, repr=False)
+    #: Whether the metadata-only checks (compatibility, module present) have run.
+    checked: bool = attrs.field(default=False, eq=False, repr=False)
 
     @property
     def label(self) -> str:
@@ -101,13 +105,13 @@ def autoload_enabled(environ: Mapping[str, str]) -> bool:
     return value not in {"1", "true", "yes", "on"}
 
 
-def _incompatibility(dist: metadata.Distribution, installed_core: str) -> str | None:
-    """Why ``dist``'s requirement on the core excludes ``installed_core``, or None."""
+def _incompatibility(requires: Iterable[str], installed_core: str) -> str | None:
+    """Why a distribution's requirement on the core excludes ``installed_core``, or None."""
     try:
         core = Version(installed_core)
     except InvalidVersion:
         return None
-    for line in dist.requires or []:
+    for line in requires:
         try:
             requirement = Requirement(line)
         except InvalidRequirement:
@@ -138,55 +142,76 @@ def discover(
     entry_points: Iterable[metadata.EntryPoint] | None = None,
     *,
     environ: Mapping[str, str] | None = None,
+    deep: bool = True,
 ) -> list[PluginRecord]:
     """Records of every config type declared in the ``dacapo_trainers`` entry-point group.
 
     Reads metadata only: imports no plugin. States set here: ``disabled`` (environment),
-    ``incompatible`` (the plugin's ``Requires-Dist`` excludes the installed core),
-    ``broken`` (its top-level package is missing) and ``duplicate`` (two distributions
-    declare the same type name; resolved when all but one are disabled or incompatible).
+    ``duplicate`` (two distributions declare the same type name; resolved when all but one
+    are disabled or incompatible) and, with ``deep`` (see :func:`check_record`),
+    ``incompatible`` and ``broken``. Without ``deep`` those two checks are left for the
+    records that are listed or selected, which keeps selecting one type cheap when many
+    plugins are installed.
     """
     environ = os.environ if environ is None else environ
     if entry_points is None:
         entry_points = metadata.entry_points(group=ENTRY_POINT_GROUP)
     disabled = disabled_names(environ)
     autoload = autoload_enabled(environ)
-    installed_core = core_version()
+    parsed: dict[int, tuple[str, str, tuple[str, ...]]] = {}
     records: list[PluginRecord] = []
     for entry_point in entry_points:
         dist = entry_point.dist
-        name = dist.metadata["Name"] if dist is not None else "unknown"
-        version = dist.version if dist is not None else "unknown"
+        if dist is None:
+            name, version, requires = "unknown", "unknown", ()
+        else:
+            if id(dist) not in parsed:  # parse each METADATA file once
+                meta = dist.metadata
+                parsed[id(dist)] = (
+                    meta["Name"],
+                    meta["Version"],
+                    tuple(meta.get_all("Requires-Dist") or ()),
+                )
+            name, version, requires = parsed[id(dist)]
         record = PluginRecord(
             type_name=entry_point.name,
             distribution=name,
             version=version,
             target=entry_point.value,
             entry_point=entry_point,
+            requires=requires,
         )
-        records.append(_initial_state(record, dist, disabled, autoload, installed_core))
-    return _mark_duplicates(records)
+        records.append(_initial_state(record, disabled, autoload))
+    if deep:
+        installed_core = core_version()
+        records = [check_record(record, installed_core) for record in records]
+    return mark_duplicates(records)
 
 
-def _initial_state(
-    record: PluginRecord,
-    dist: metadata.Distribution | None,
-    disabled: set[str],
-    autoload: bool,
-    installed_core: str,
-) -> PluginRecord:
+def _initial_state(record: PluginRecord, disabled: set[str], autoload: bool) -> PluginRecord:
     if record.is_builtin:  # the core's own reference types are always available
-        return record
+        return attrs.evolve(record, checked=True)
     if not autoload:
         return attrs.evolve(
             record,
             state=PluginState.DISABLED,
+            checked=True,
             error=f"autoload is off ({DISABLE_AUTOLOAD_ENV} is set); register it explicitly",
         )
     assert record.distribution is not None
     if record.type_name in disabled or canonicalize_name(record.distribution) in disabled:
-        return attrs.evolve(record, state=PluginState.DISABLED, error=f"disabled by {DISABLE_ENV}")
-    reason = _incompatibility(dist, installed_core) if dist is not None else None
+        return attrs.evolve(
+            record, state=PluginState.DISABLED, checked=True, error=f"disabled by {DISABLE_ENV}"
+        )
+    return record
+
+
+def check_record(record: PluginRecord, installed_core: str) -> PluginRecord:
+    """Run the metadata-only checks: core compatibility and the plugin's module present."""
+    if record.checked:
+        return record
+    record = attrs.evolve(record, checked=True)
+    reason = _incompatibility(record.requires, installed_core)
     if reason is not None:
         return attrs.evolve(record, state=PluginState.INCOMPATIBLE, error=reason)
     missing = _missing_module(record.target)
@@ -195,7 +220,14 @@ def _initial_state(
     return record
 
 
-def _mark_duplicates(records: list[PluginRecord]) -> list[PluginRecord]:
+def mark_duplicates(records: list[PluginRecord]) -> list[PluginRecord]:
+    """Mark records whose type name two usable distributions declare (clears stale marks)."""
+    records = [
+        attrs.evolve(r, state=PluginState.OK, error=None)
+        if r.state is PluginState.DUPLICATE
+        else r
+        for r in records
+    ]
     by_type: dict[str, list[int]] = defaultdict(list)
     for index, record in enumerate(records):
         if record.state not in (PluginState.DISABLED, PluginState.INCOMPATIBLE):

@@ -24,7 +24,10 @@ from ._discovery import (
     DISABLE_ENV,
     PluginRecord,
     PluginState,
+    check_record,
+    core_version,
     discover,
+    mark_duplicates,
 )
 from ._errors import (
     DuplicateTypeError,
@@ -82,7 +85,7 @@ class Registry:
         if not autoload:
             environ[DISABLE_AUTOLOAD_ENV] = "1"
         self._records: dict[tuple[str, str | None], PluginRecord] = {}
-        for record in discover(entry_points, environ=environ):
+        for record in discover(entry_points, environ=environ, deep=False):
             self._records[(record.type_name, record.distribution)] = record
         self._types: dict[str, type[TaggedConfig]] = {}
         self._load_errors: dict[str, BaseException] = {}
@@ -101,6 +104,7 @@ class Registry:
 
     def records(self) -> list[PluginRecord]:
         """Every known type: discovered ones (with their state) and run-time registrations."""
+        self._check(list(self._records))
         runtime = [
             PluginRecord(type_name=name, distribution=None, version=None, target=_qualname(cls))
             for name, cls in self._types.items()
@@ -125,6 +129,7 @@ class Registry:
         """
         if type_name in self._types:
             return self._types[type_name]
+        self._check([key for key in self._records if key[0] == type_name])
         candidates = [r for r in self._records.values() if r.type_name == type_name]
         if not candidates:
             raise self._unknown(type_name, kind)
@@ -165,6 +170,19 @@ class Registry:
         return provided
 
     # -- internals -------------------------------------------------------------------------------
+
+    def _check(self, keys: list[tuple[str, str | None]]) -> None:
+        """Run the deferred metadata checks on these records, then re-mark duplicates."""
+        unchecked = [key for key in keys if not self._records[key].checked]
+        if not unchecked:
+            return
+        installed_core = core_version()
+        for key in unchecked:
+            self._records[key] = check_record(self._records[key], installed_core)
+        same_name = {key[0] for key in unchecked}
+        related = [key for key in self._records if key[0] in same_name]
+        remarked = mark_duplicates([self._records[key] for key in related])
+        self._records.update(zip(related, remarked, strict=True))
 
     def _check_free(self, cls: type[TaggedConfig]) -> None:
         name = cls.type_name()

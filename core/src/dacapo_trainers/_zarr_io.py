@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import attrs
 
@@ -28,7 +28,7 @@ class ZarrContainer:
         return f"{self.dataset.strip('/')}/{name}".strip("/")
 
 
-def _open_group(container: Path, mode: str) -> Any:
+def _open_group(container: Path, mode: Literal["r", "a"]) -> Any:
     import zarr
 
     return zarr.open_group(str(container), mode=mode)
