@@ -162,6 +162,7 @@ def discover(
     records: list[PluginRecord] = []
     for entry_point in entry_points:
         dist = entry_point.dist
+        requires: tuple[str, ...]
         if dist is None:
             name, version, requires = "unknown", "unknown", ()
         else:
