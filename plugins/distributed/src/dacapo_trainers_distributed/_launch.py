@@ -19,10 +19,11 @@ import torch
 from ._config import DistributedTrainerConfig
 from ._errors import LaunchError
 
-#: Set in the launched environment (unless already set). With torch's default (the workers
-#: reuse the elastic agent's rendezvous TCP store) the gloo process group of a *restarted*
-#: worker generation cannot be created (torch 2.13: the restarted workers fail to connect),
-#: so ``max_restarts`` never resumes; each generation creating its own store works.
+#: Set in the launched environment (unless already set). Each worker generation creates its
+#: own rendezvous store instead of reusing the elastic agent's: with torch 2.13's default
+#: (reuse), the gloo group of a generation restarted by ``max_restarts`` fails to connect
+#: ("Gloo connectFullMesh failed ... Connect timeout") because the store still holds the dead
+#: generation's addresses. (Joining also guards against that, see ``generation()``.)
 LAUNCH_ENVIRONMENT: Mapping[str, str] = {
     "TORCH_DISABLE_SHARE_RDZV_TCP_STORE": "1",
     # As torchrun: one intra-op thread per worker unless the user chose otherwise, so that

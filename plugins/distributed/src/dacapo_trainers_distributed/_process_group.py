@@ -39,6 +39,22 @@ def env_rank() -> int:
     return int(os.environ.get("RANK", "0"))
 
 
+def generation() -> str:
+    """A store namespace for this generation of workers ("" where the store is fresh).
+
+    torchrun's agent shares its rendezvous store with the workers unless
+    ``TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1``; that store outlives a worker generation, and a
+    restarted generation's gloo would read the dead generation's addresses from it ("Gloo
+    connectFullMesh failed ... Connect timeout", seen with torch 2.13 and ``max_restarts``).
+    Each generation then gets its own namespace, named by the restart count. With a fresh
+    store per generation (the launcher's default) no namespace is needed, and none is used:
+    the restart counts of nodes that joined at different times may differ.
+    """
+    if os.environ.get("TORCHELASTIC_USE_AGENT_STORE") != str(True):
+        return ""
+    return f"/restart{os.environ.get('TORCHELASTIC_RESTART_COUNT', '0')}"
+
+
 def resolve_backend(backend: str) -> str:
     """``auto`` becomes ``nccl`` where CUDA is available and ``gloo`` elsewhere."""
     if backend != "auto":
@@ -64,9 +80,8 @@ class ProcessGroup:
         self.world_size = world_size
         self.timeout = timeout
         self.owned = owned
-        # A restart gets a fresh namespace: torchrun's own store outlives the workers.
-        restart = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
-        self._store = dist.PrefixStore(f"{_STORE_PREFIX}/{restart}", store) if store else None
+        prefix = f"{_STORE_PREFIX}{generation()}"
+        self._store = dist.PrefixStore(prefix, store) if store is not None else None
         self._barriers = 0
         # After a failed collective, destroying the group could wait on the dead peer.
         self.broken = False
@@ -92,7 +107,7 @@ class ProcessGroup:
         store.set_timeout(delta)
         dist.init_process_group(
             backend,
-            store=dist.PrefixStore("default_pg", store),
+            store=dist.PrefixStore(f"default_pg{generation()}", store),
             rank=rank,
             world_size=world_size,
             timeout=delta,
