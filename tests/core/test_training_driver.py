@@ -229,3 +229,52 @@ def test_lifecycle_hooks_in_process(
         ("end", 6, None),
     ]
     assert recorder not in registry.plugin_manager.get_plugins()  # unregistered after the run
+
+
+def _run_in_terminal(command: list[str], env: dict[str, str]) -> str:
+    """Run ``command`` with a pseudo-terminal as stdout/stderr; return what it printed."""
+    import fcntl
+    import os
+    import pty
+    import struct
+    import termios
+
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 120, 0, 0))
+    process = subprocess.Popen(command, env=env, stdout=follower, stderr=follower)
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:  # the terminal closed: the process ended
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    process.wait(timeout=120)
+    os.close(leader)
+    return b"".join(chunks).decode(errors="replace")
+
+
+def test_progress_bar_on_a_terminal_and_quiet(
+    tensor_cli: CLI, demo_zarr: Path, tmp_path: Path
+) -> None:
+    data = run_data(demo_zarr, tmp_path / "out")
+    data["num_iterations"] = 3
+    run_file = write_run(tmp_path / "run.yaml", data)
+    command = [sys.executable, "-m", "dacapo_trainers", "train", str(run_file)]
+    shown = _run_in_terminal(command, tensor_cli.env)
+    assert "3/3" in shown
+    assert "loss=" in shown
+    assert "it/s" in shown or "s/it" in shown
+    data["output"] = str(tmp_path / "quiet")
+    quiet_run = write_run(tmp_path / "quiet.yaml", data)
+    quiet = _run_in_terminal([*command[:-1], str(quiet_run), "--quiet"], tensor_cli.env)
+    assert "loss=" not in quiet
+    piped = tensor_cli(
+        "train",
+        str(write_run(tmp_path / "piped.yaml", {**data, "output": str(tmp_path / "piped")})),
+    )
+    assert piped.returncode == 0
+    assert "loss=" not in piped.stderr  # not a terminal: no bar
