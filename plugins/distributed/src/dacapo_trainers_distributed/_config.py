@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import attrs
+
 from dacapo_trainers import TrainerConfig
 
 #: The values ``DistributedTrainerConfig.backend`` accepts.
@@ -33,12 +34,12 @@ class DistributedTrainerConfig(TrainerConfig):
     (through torchrun's launcher API); inside ``torchrun`` (or ``srun torchrun`` on SLURM) it
     joins the job that torchrun set up.
 
-    ``batch_size`` is **per rank**: one step trains on ``batch_size × world_size`` samples.
+    ``batch_size`` is **per rank**: one step trains on ``batch_size x world_size`` samples.
     The inner config's ``batch_size`` and ``learning_rate`` are the authoritative ones; this
     config's ``name``, ``batch_size`` and ``learning_rate`` default to the inner's and, when
     given, must equal them. The learning rate is not scaled for you: with ``N`` ranks the
     effective batch is ``N`` times larger, and the usual starting point is to scale the
-    learning rate linearly (``N × lr``, with a warmup) for SGD, or by ``√N`` for Adam-type
+    learning rate linearly (``N * lr``, with a warmup) for SGD, or by ``sqrt(N)`` for Adam-type
     optimizers, and to check the loss curve.
     """
 
@@ -58,7 +59,7 @@ class DistributedTrainerConfig(TrainerConfig):
         default=attrs.Factory(_inner_batch_size, takes_self=True),
         metadata={
             "help_text": "Samples per rank in one step: the inner trainer_config's batch_size "
-            "(the default; a different value is an error). One step trains on batch_size × "
+            "(the default; a different value is an error). One step trains on batch_size x "
             "world_size samples."
         },
     )
@@ -167,7 +168,9 @@ class DistributedTrainerConfig(TrainerConfig):
             raise ValueError(f"timeout must be positive (seconds), got {value}")
 
     @nproc_per_node.validator
-    def _check_nproc_per_node(self, attribute: attrs.Attribute[int | None], value: int | None) -> None:
+    def _check_nproc_per_node(
+        self, attribute: attrs.Attribute[int | None], value: int | None
+    ) -> None:
         if value is not None and value < 1:
             raise ValueError(f"nproc_per_node must be at least 1 or None, got {value}")
 

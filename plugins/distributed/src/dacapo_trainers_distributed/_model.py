@@ -16,9 +16,7 @@ class DistributedModel(DistributedDataParallel):
     ``.module``. ``on_forward`` is called after every forward pass (the progress mark).
     """
 
-    def __init__(
-        self, module: Any, *, on_forward: Callable[[], None], **kwargs: Any
-    ) -> None:
+    def __init__(self, module: Any, *, on_forward: Callable[[], None], **kwargs: Any) -> None:
         super().__init__(module, **kwargs)
         self._on_forward = on_forward
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import attrs
 import torch
+
 from dacapo_trainers import (
     Dataset,
     LocalContainerIdentifier,
@@ -208,7 +209,9 @@ class DistributedTrainer(Trainer):
         self._wrapped = model
         return self._model
 
-    def _delegate(self, steps: Iterator[TrainingIterationStats]) -> Iterator[TrainingIterationStats]:
+    def _delegate(
+        self, steps: Iterator[TrainingIterationStats]
+    ) -> Iterator[TrainingIterationStats]:
         try:
             yield from steps
         finally:

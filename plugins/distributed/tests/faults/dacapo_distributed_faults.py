@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from typing import Any, ClassVar
 
 import attrs
+
 from dacapo_trainers import TrainerConfig, TrainingIterationStats, hookimpl
 from dacapo_trainers_simple_tensor import SimpleTensorTrainerConfig
 

@@ -1,0 +1,114 @@
+"""Real multi-process runs: run files and the ``dacapo-trainers`` command.
+
+A uniquely named module (not ``conftest``), so that test runs over several packages do not
+import another package's helpers. Every run here is a real torchrun job on CPU with gloo: the
+launcher (``dacapo-trainers train``) and two worker processes, on a tiny U-Net and a 32³ demo
+volume.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+
+FAULTS = Path(__file__).parent / "faults"
+#: Safety net for a run that should end: far above what any run here takes.
+RUN_LIMIT_S = 300
+
+
+def inner_config(**overrides: Any) -> dict[str, Any]:
+    """A SimpleTensorTrainerConfig: SGD without warmup (a step is linear in the gradient)."""
+    config: dict[str, Any] = {
+        "__type__": "SimpleTensorTrainerConfig",
+        "name": "simple",
+        "batch_size": 1,
+        "learning_rate": 0.05,
+        "optimizer": "SGD",
+        "warmup_iterations": 0,
+    }
+    config.update(overrides)
+    return config
+
+
+def run_data(
+    output: Path,
+    container: Path,
+    inner: dict[str, Any],
+    *,
+    num_iterations: int,
+    checkpoint_interval: int,
+    **distributed: Any,
+) -> dict[str, Any]:
+    """A run of the tiny U-Net (20³ in, 4³ out) with affinities, wrapped for 2 ranks."""
+    return {
+        "name": output.name,
+        "trainer_config": {
+            "__type__": "DistributedTrainerConfig",
+            "nproc_per_node": 2,
+            "backend": "gloo",
+            "timeout": 20.0,
+            **distributed,
+            "trainer_config": inner,
+        },
+        "architecture_config": {
+            "__type__": "UNetConfig",
+            "name": "tiny",
+            "input_shape": [20, 20, 20],
+            "num_fmaps": 2,
+            "downsample_factors": [[2, 2, 2]],
+        },
+        "task_config": {"__type__": "AffinitiesTaskConfig", "name": "affinities"},
+        "datasets": [
+            {
+                "__type__": "ZarrDatasetConfig",
+                "name": "demo",
+                "container": str(container),
+                "mask": "mask",
+            }
+        ],
+        "num_iterations": num_iterations,
+        "checkpoint_interval": checkpoint_interval,
+        "output": str(output),
+        "seed": 7,
+        "device": "cpu",
+    }
+
+
+def train(
+    run: dict[str, Any], folder: Path, *, pythonpath: Path | None = None, **env: str
+) -> subprocess.CompletedProcess[str]:
+    """``dacapo-trainers train run.yaml --quiet`` in a fresh process (the launcher)."""
+    run_file = folder / "run.yaml"
+    run_file.write_text(yaml.safe_dump(run, sort_keys=False))
+    environment = {**os.environ, **env}
+    if pythonpath is not None:
+        environment["PYTHONPATH"] = os.pathsep.join(
+            p for p in (str(pythonpath), environment.get("PYTHONPATH", "")) if p
+        )
+    return subprocess.run(
+        [sys.executable, "-m", "dacapo_trainers", "train", str(run_file), "--quiet"],
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=RUN_LIMIT_S,
+        check=False,
+    )
+
+
+def stats_iterations(output: Path) -> list[int]:
+    """The iteration of every line of ``stats.jsonl``, in file order."""
+    lines = (output / "stats.jsonl").read_text().splitlines()
+    return [json.loads(line)["iteration"] for line in lines]
+
+
+def load_checkpoint(output: Path, iteration: int) -> dict[str, Any]:
+    path = output / "checkpoints" / f"iteration_{iteration:08d}.pt"
+    state: dict[str, Any] = torch.load(path, map_location="cpu", weights_only=True)
+    return state
