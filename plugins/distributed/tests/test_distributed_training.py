@@ -16,9 +16,6 @@ import attrs
 import numpy as np
 import pytest
 import torch
-from dacapo_trainers import RunConfig, open_array, structure_config
-from dacapo_trainers_distributed import rank_seed
-from dacapo_trainers_simple_tensor import SimpleTensorTrainerConfig
 from distributed_helpers import (
     inner_config,
     load_checkpoint,
@@ -26,6 +23,10 @@ from distributed_helpers import (
     stats_iterations,
     train,
 )
+
+from dacapo_trainers import RunConfig, open_array, structure_config
+from dacapo_trainers_distributed import rank_seed
+from dacapo_trainers_simple_tensor import SimpleTensorTrainerConfig
 
 pytestmark = pytest.mark.slow
 CPU = torch.device("cpu")
