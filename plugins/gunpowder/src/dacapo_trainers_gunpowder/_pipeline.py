@@ -1,0 +1,321 @@
+"""Building the gunpowder pipeline and request of a training run, and producing samples.
+
+Per dataset::
+
+    ArraySource(raw) + ArraySource(gt) + ArraySource(mask or ones)   (zero-padded, unbounded)
+      -> MergeProvider -> MaskedRandomLocation (min_masked, gt_min_reject, sample points)
+      -> augments, in config order
+
+then ``RandomProvider`` (datasets by weight) -> ``PredictorTargets`` (target, weight). Keys
+are created here, per pipeline, never at import time. :class:`SampleProducer` runs it: one
+request per sample, with a seed derived from ``(seed, batch index, sample index)`` so that a
+batch is the same whichever worker produces it, and a resumed run draws what an
+uninterrupted one would have.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import attrs
+import numpy as np
+
+from dacapo_trainers import Array, Dataset, InMemoryArray, Model, Task
+
+from ._augment_configs import AugmentConfig
+from ._locations import BoxCounter, BoxOnes, LocationSampler
+from ._trainer_config import GunpowderTrainerConfig
+
+#: Names of the arrays of one batch, in the order snapshots list them.
+BATCH_ARRAYS = ("raw", "gt", "target", "weight", "mask", "location")
+
+
+@attrs.define(frozen=True)
+class BatchLayout:
+    """Shapes and dtypes of the arrays of one batch (batch axis first)."""
+
+    shapes: dict[str, tuple[int, ...]]
+    dtypes: dict[str, np.dtype[Any]]
+
+    def nbytes(self, name: str) -> int:
+        return int(np.prod(self.shapes[name])) * self.dtypes[name].itemsize
+
+    @property
+    def total_nbytes(self) -> int:
+        # each array starts on a 64-byte boundary
+        return sum(-(-self.nbytes(name) // 64) * 64 for name in self.shapes)
+
+    def views(self, buffer: Any, offset: int = 0) -> dict[str, np.ndarray]:
+        """numpy views of the batch arrays in ``buffer`` starting at byte ``offset``."""
+        views = {}
+        for name, shape in self.shapes.items():
+            dtype = self.dtypes[name]
+            count = int(np.prod(shape))
+            views[name] = np.frombuffer(buffer, dtype=dtype, count=count, offset=offset).reshape(
+                shape
+            )
+            offset += -(-self.nbytes(name) // 64) * 64
+        return views
+
+    def allocate(self) -> dict[str, np.ndarray]:
+        return {name: np.empty(shape, self.dtypes[name]) for name, shape in self.shapes.items()}
+
+
+@attrs.define(frozen=True)
+class Geometry:
+    """Sizes of a sample, from the model and the first dataset's raw voxel size."""
+
+    voxel_size: tuple[int, ...]
+    input_shape: tuple[int, ...]
+    output_shape: tuple[int, ...]
+
+    @property
+    def input_size(self) -> tuple[int, ...]:
+        return tuple(s * v for s, v in zip(self.input_shape, self.voxel_size, strict=True))
+
+    @property
+    def output_size(self) -> tuple[int, ...]:
+        return tuple(s * v for s, v in zip(self.output_shape, self.voxel_size, strict=True))
+
+    @property
+    def output_offset(self) -> tuple[int, ...]:
+        """Where the output crop starts inside the input crop (world units)."""
+        return tuple(
+            (i - o) // 2 // v * v
+            for i, o, v in zip(self.input_size, self.output_size, self.voxel_size, strict=True)
+        )
+
+
+def geometry_of(datasets: Sequence[Dataset], model: Model) -> Geometry:
+    return Geometry(
+        voxel_size=tuple(int(v) for v in datasets[0].raw.voxel_size),
+        input_shape=tuple(int(s) for s in model.input_shape),
+        output_shape=tuple(int(s) for s in model.output_shape),
+    )
+
+
+def _spatial_shape(array: Array) -> tuple[int, ...]:
+    dims = len(array.voxel_size)
+    return tuple(int(s) for s in array.data.shape[-dims:])
+
+
+def _channel_shape(array: Array) -> tuple[int, ...]:
+    dims = len(array.voxel_size)
+    return tuple(int(s) for s in array.data.shape[: len(array.data.shape) - dims])
+
+
+def _roi_bounds(array: Array) -> tuple[np.ndarray, np.ndarray]:
+    begin = np.asarray(array.offset, dtype=np.int64)
+    return begin, begin + np.asarray(_spatial_shape(array)) * np.asarray(array.voxel_size)
+
+
+def preload(array: Array, limit_bytes: float) -> Array:
+    """``array`` read into memory (an :class:`InMemoryArray`) if it is at most ``limit_bytes``."""
+    if isinstance(array.data, np.ndarray):
+        return array
+    nbytes = int(np.prod(array.data.shape)) * np.dtype(array.dtype).itemsize
+    if nbytes > limit_bytes:
+        return array
+    return InMemoryArray(
+        np.asarray(array.data[...]),
+        voxel_size=tuple(array.voxel_size),
+        offset=tuple(array.offset),
+        axis_names=tuple(array.axis_names),
+    )
+
+
+def location_sampler(dataset: Dataset, config: GunpowderTrainerConfig) -> LocationSampler:
+    """The location sampler of ``dataset`` (integral images of its mask and gt)."""
+    assert dataset.gt is not None
+    gt = dataset.gt
+    if dataset.mask is not None:
+        mask: BoxCounter | BoxOnes = BoxCounter.from_array(
+            dataset.mask.data, dataset.mask.voxel_size, dataset.mask.offset
+        )
+        region_begin, region_end = _roi_bounds(dataset.mask)
+    else:
+        region_begin, region_end = _roi_bounds(gt)
+        mask = BoxOnes(region_begin, region_end)
+    gt_counter = None
+    if config.gt_min_reject:
+        gt_counter = BoxCounter.from_array(gt.data, gt.voxel_size, gt.offset)
+    points = None
+    if dataset.sample_points is not None:
+        points = np.asarray(dataset.sample_points, dtype=np.float64)
+    return LocationSampler(
+        name=dataset.name,
+        region_begin=region_begin,
+        region_end=region_end,
+        mask=mask,
+        min_masked=float(config.min_masked or 0.0),
+        gt=gt_counter,
+        gt_min_reject=float(config.gt_min_reject or 0.0),
+        sample_points=points,
+    )
+
+
+@attrs.define(eq=False)
+class PipelineSpec:
+    """Everything the pipeline is built from; built in the training process, used by workers.
+
+    Building the gunpowder nodes themselves is deferred to :meth:`build` (in each worker), so
+    that nothing gunpowder-specific crosses a process boundary.
+    """
+
+    datasets: list[Dataset]
+    samplers: list[LocationSampler]
+    task: Task
+    augments: list[AugmentConfig]
+    geometry: Geometry
+    clip_raw: bool
+    batch_size: int
+    seed: int
+    gt_dtype: np.dtype[Any]
+    raw_channels: tuple[int, ...]
+
+    def layout(self) -> BatchLayout:
+        """The batch layout, probing the predictor once with an all-zero gt crop."""
+        import warnings
+
+        geometry = self.geometry
+        gt = InMemoryArray(
+            np.zeros(geometry.output_shape, dtype=self.gt_dtype),
+            voxel_size=geometry.voxel_size,
+            offset=geometry.output_offset,
+        )
+        mask = InMemoryArray(
+            np.ones(geometry.output_shape, dtype=np.uint8),
+            voxel_size=geometry.voxel_size,
+            offset=geometry.output_offset,
+        )
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")
+            target = self.task.predictor.create_target(gt)
+            weight = self.task.predictor.create_weight(gt, target, mask=mask)
+        b = self.batch_size
+        raw_channels = self.raw_channels or (1,)
+        shapes = {
+            "raw": (b, *raw_channels, *geometry.input_shape),
+            "gt": (b, *geometry.output_shape),
+            "target": (b, *np.shape(target.data)),
+            "weight": (b, *np.shape(weight.data)),
+            "mask": (b, *geometry.output_shape),
+            "location": (b, len(geometry.voxel_size)),
+        }
+        dtypes = {
+            "raw": np.dtype(np.float32),
+            "gt": np.dtype(self.gt_dtype),
+            "target": np.dtype(np.float32),
+            "weight": np.dtype(np.float32),
+            "mask": np.dtype(np.uint8),
+            "location": np.dtype(np.int64),
+        }
+        return BatchLayout(shapes, dtypes)
+
+    def build(self) -> SampleProducer:
+        """Build the gunpowder pipeline (imports gunpowder)."""
+        import gunpowder as gp
+
+        from .nodes import ArraySource, MaskedRandomLocation, PredictorTargets
+
+        keys = {name: gp.ArrayKey(name.upper()) for name in BATCH_ARRAYS}
+        output_size = gp.Coordinate(self.geometry.output_size)
+        sources = []
+        for dataset, sampler in zip(self.datasets, self.samplers, strict=True):
+            assert dataset.gt is not None
+            clip = None
+            if self.clip_raw:
+                begin, end = _roi_bounds(dataset.gt)
+                clip = gp.Roi(gp.Coordinate(begin), gp.Coordinate(end - begin))
+            mask_array: Array = dataset.mask if dataset.mask is not None else _ones_like(dataset.gt)
+            sources_of_dataset = (
+                ArraySource(
+                    keys["raw"], dataset.raw, interpolatable=True, normalize=True, clip=clip
+                ),
+                ArraySource(keys["gt"], dataset.gt, interpolatable=False, dtype=self.gt_dtype),
+                ArraySource(keys["mask"], mask_array, interpolatable=False, dtype=np.uint8),
+            )
+            source = sources_of_dataset + gp.MergeProvider()
+            source += MaskedRandomLocation(sampler, output_size, location_key=keys["location"])
+            for augment in self.augments:
+                source += augment.node(keys["raw"], keys["gt"], keys["mask"])
+            sources.append(source)
+        weights = [float(dataset.weight) for dataset in self.datasets]
+        pipeline = tuple(sources) + gp.RandomProvider(probabilities=weights)
+        pipeline += PredictorTargets(
+            self.task.predictor, keys["gt"], keys["mask"], keys["target"], keys["weight"]
+        )
+
+        geometry = self.geometry
+        input_roi = gp.Roi((0,) * len(geometry.voxel_size), geometry.input_size)
+        output_roi = gp.Roi(geometry.output_offset, geometry.output_size)
+        template = gp.BatchRequest()
+        template[keys["raw"]] = gp.ArraySpec(roi=input_roi)
+        for name in ("gt", "target", "weight", "mask"):
+            template[keys[name]] = gp.ArraySpec(roi=output_roi)
+        template[keys["location"]] = gp.ArraySpec(nonspatial=True)
+        return SampleProducer(pipeline, template, keys, self.batch_size, self.seed)
+
+
+def _ones_like(array: Array) -> Array:
+    """An array of ones on ``array``'s spatial geometry, without allocating it."""
+    shape = _spatial_shape(array)
+    return InMemoryArray(
+        np.broadcast_to(np.uint8(1), shape),
+        voxel_size=tuple(array.voxel_size),
+        offset=tuple(array.offset),
+    )
+
+
+def sample_seed(seed: int, batch_index: int, sample_index: int) -> int:
+    """The request seed of one sample: a function of the run seed and its position only."""
+    state = np.random.SeedSequence([seed, batch_index, sample_index]).generate_state(1)
+    return int(state[0])
+
+
+class SampleProducer:
+    """Runs a built pipeline: fills batch buffers sample by sample.
+
+    Use as a context manager (it enters ``gunpowder.build``, which sets the nodes up and
+    tears them down).
+    """
+
+    def __init__(self, pipeline: Any, template: Any, keys: dict[str, Any], batch_size: int,
+                 seed: int) -> None:
+        self.pipeline = pipeline
+        self.template = template
+        self.keys = keys
+        self.batch_size = batch_size
+        self.seed = seed
+        self._build: Any = None
+
+    def __enter__(self) -> SampleProducer:
+        import gunpowder as gp
+
+        self._build = gp.build(self.pipeline)
+        self._build.__enter__()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._build is not None:
+            build, self._build = self._build, None
+            build.__exit__(*exc_info)
+
+    def fill(self, batch_index: int, out: dict[str, np.ndarray]) -> None:
+        """Produce batch ``batch_index`` into the arrays ``out`` (see :class:`BatchLayout`)."""
+        import gunpowder as gp
+
+        keys = self.keys
+        for s in range(self.batch_size):
+            request = gp.BatchRequest(random_seed=sample_seed(self.seed, batch_index, s))
+            for key, spec in self.template.items():
+                request[key] = spec.copy()
+            batch = self.pipeline.request_batch(request)
+            raw = batch[keys["raw"]].data
+            out["raw"][s] = raw.reshape(out["raw"].shape[1:])
+            out["gt"][s] = batch[keys["gt"]].data
+            out["target"][s] = batch[keys["target"]].data
+            out["weight"][s] = batch[keys["weight"]].data
+            out["mask"][s] = batch[keys["mask"]].data
+            out["location"][s] = batch[keys["location"]].data

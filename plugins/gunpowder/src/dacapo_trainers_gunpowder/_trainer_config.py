@@ -1,0 +1,140 @@
+"""The config of the gunpowder trainer. Imports neither torch nor gunpowder."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import attrs
+
+from dacapo_trainers import TrainerConfig
+
+from ._augment_configs import AugmentConfig
+
+
+@attrs.define(kw_only=True)
+class GunpowderTrainerConfig(TrainerConfig):
+    """DaCapo's GunpowderTrainer: random crops through a gunpowder pipeline, in worker processes.
+
+    Each sample is a random location of a dataset (datasets drawn by their ``weight``) where at
+    least ``min_masked`` of the output crop lies inside the dataset's mask, then the augments
+    in order, then the task's target and weight. ``num_data_fetchers`` worker processes
+    produce whole batches ahead of the training step, so data production overlaps the network
+    from the first iteration. The fields and defaults up to ``gt_min_reject`` are DaCapo
+    0.3.5's; the ones after it are additions with DaCapo's behaviour as default.
+    """
+
+    trainer_type: ClassVar[str] = "dacapo_trainers_gunpowder._trainer:GunpowderTrainer"
+
+    num_data_fetchers: int = attrs.field(
+        default=5,
+        metadata={
+            "help_text": "The number of cpu workers who will focus on fetching/processing data "
+            "so that it is ready when the gpu needs it. Each worker process produces whole "
+            "batches; 0 produces them in the training process itself (for debugging)."
+        },
+    )
+    augments: list[AugmentConfig] = attrs.field(
+        factory=list,
+        metadata={"help_text": "The augments to apply during training, in this order."},
+    )
+    snapshot_interval: int | None = attrs.field(
+        default=None,
+        metadata={
+            "help_text": "Write a snapshot (raw, gt, target, weight, prediction, mask of a "
+            "batch) after every this many iterations, i.e. after iteration i when (i + 1) is "
+            "a multiple of it. None: no snapshots."
+        },
+    )
+    min_masked: float | None = attrs.field(
+        default=0.15,
+        metadata={
+            "help_text": "The smallest fraction of a sample's output crop that must lie inside "
+            "the dataset's mask (inside its gt where it has no mask). Locations are drawn "
+            "among those that meet it; None or 0: any location with some mask in its crop."
+        },
+    )
+    clip_raw: bool = attrs.field(
+        default=False,
+        metadata={
+            "help_text": "Use raw only inside the region of the gt (zero outside), for raw "
+            "that extends well beyond its annotations."
+        },
+    )
+    gt_min_reject: float | None = attrs.field(
+        default=None,
+        metadata={
+            "help_text": "If set, the smallest fraction of a sample's output crop where gt is "
+            "nonzero (e.g. 0.15); locations with less annotated foreground are not drawn."
+        },
+    )
+    warmup_iterations: int = attrs.field(
+        default=1000,
+        metadata={
+            "help_text": "Iterations of linear learning-rate warmup from warmup_start_factor "
+            "times the learning rate up to the learning rate (DaCapo: 1000; 0: no warmup)."
+        },
+    )
+    warmup_start_factor: float = attrs.field(
+        default=0.01,
+        metadata={"help_text": "Fraction of the learning rate that the warmup starts from."},
+    )
+    prefetch_batches: int = attrs.field(
+        default=2,
+        metadata={
+            "help_text": "Batches each data worker may produce ahead of the training step "
+            "(shared-memory slots per worker)."
+        },
+    )
+    preload_limit_mb: float = attrs.field(
+        default=1024.0,
+        metadata={
+            "help_text": "Arrays up to this size (MB) are read into memory once, before the "
+            "workers start, and shared by them; larger arrays are read from disk per sample."
+        },
+    )
+
+    @num_data_fetchers.validator
+    def _check_num_data_fetchers(self, attribute: attrs.Attribute[int], value: int) -> None:
+        if value < 0:
+            raise ValueError(f"num_data_fetchers must be at least 0, got {value}")
+
+    @snapshot_interval.validator
+    def _check_snapshot_interval(
+        self, attribute: attrs.Attribute[int | None], value: int | None
+    ) -> None:
+        if value is not None and value < 1:
+            raise ValueError(f"snapshot_interval must be at least 1 or None, got {value}")
+
+    @min_masked.validator
+    def _check_min_masked(
+        self, attribute: attrs.Attribute[float | None], value: float | None
+    ) -> None:
+        if value is not None and not 0.0 <= value <= 1.0:
+            raise ValueError(f"min_masked must be in [0, 1], got {value}")
+
+    @gt_min_reject.validator
+    def _check_gt_min_reject(
+        self, attribute: attrs.Attribute[float | None], value: float | None
+    ) -> None:
+        if value is not None and not 0.0 <= value <= 1.0:
+            raise ValueError(f"gt_min_reject must be in [0, 1] or None, got {value}")
+
+    @warmup_iterations.validator
+    def _check_warmup_iterations(self, attribute: attrs.Attribute[int], value: int) -> None:
+        if value < 0:
+            raise ValueError(f"warmup_iterations must be at least 0, got {value}")
+
+    @warmup_start_factor.validator
+    def _check_warmup_start_factor(self, attribute: attrs.Attribute[float], value: float) -> None:
+        if not 0 < value <= 1:
+            raise ValueError(f"warmup_start_factor must be in (0, 1], got {value}")
+
+    @prefetch_batches.validator
+    def _check_prefetch_batches(self, attribute: attrs.Attribute[int], value: int) -> None:
+        if value < 1:
+            raise ValueError(f"prefetch_batches must be at least 1, got {value}")
+
+    @preload_limit_mb.validator
+    def _check_preload_limit(self, attribute: attrs.Attribute[float], value: float) -> None:
+        if not value >= 0:
+            raise ValueError(f"preload_limit_mb must be at least 0, got {value}")

@@ -1,0 +1,240 @@
+"""Batch production in worker processes, handing batches over through shared memory.
+
+Worker ``w`` of ``n`` produces batches ``start + w``, ``start + w + n``, ... in order, each
+straight into one of its own ``depth`` slots of an anonymous shared mapping (created before
+the workers fork, so it needs no name and disappears with the last process using it). It then
+sends ``(index, slot)`` through its own pipe. The training process takes batch ``i`` from
+worker ``(i - start) % n``, wraps the slot's arrays without copying (``torch.from_numpy``),
+and releases the slot after the step; a per-worker semaphore counts free slots. Because every
+worker owns its slots and batches are consumed in order, a slow worker never starves the
+others of slots.
+
+Failure handling: a worker sends its exception (type, message, traceback) and exits; the
+training process raises :class:`DataWorkerError` with them. A worker that dies without a
+word (killed, segfault) is noticed through its process sentinel. Workers ignore SIGINT (the
+training process decides when to stop), exit when their parent disappears, and are
+terminated, then killed, by :meth:`WorkerPool.close`, which also runs on garbage collection
+and at interpreter exit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import mmap
+import multiprocessing
+import multiprocessing.connection
+import os
+import signal
+import sys
+import traceback
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+import numpy as np
+
+from ._pipeline import BatchLayout, PipelineSpec
+
+#: How long (s) waiting processes sleep between checks that their peer is still alive.
+POLL_INTERVAL = 0.5
+
+
+class DataWorkerError(RuntimeError):
+    """A data worker failed; the message carries its exception and traceback."""
+
+
+@attrs.define(eq=False)
+class LoanedBatch:
+    """Batch ``index``: arrays valid until :meth:`release` (they may be shared memory)."""
+
+    index: int
+    arrays: dict[str, np.ndarray]
+    _release: Callable[[], None]
+    _released: bool = False
+
+    def release(self) -> None:
+        """Give the batch's memory back to its producer (once; later calls do nothing)."""
+        if not self._released:
+            self._released = True
+            self._release()
+
+
+class InlineBatches:
+    """Produces batches in the calling process (``num_data_fetchers == 0``; for debugging).
+
+    gunpowder's own nodes (SimpleAugment, NoiseAugment, RandomProvider, MergeProvider)
+    reseed the global ``random``/``numpy.random`` generators from each request, so in this
+    mode they do so in the training process.
+    """
+
+    def __init__(self, spec: PipelineSpec, layout: BatchLayout, start_index: int) -> None:
+        self.spec = spec
+        self.layout = layout
+        self.next_index = start_index
+        self._producer: Any = None
+        self._arrays = layout.allocate()
+
+    def get(self, index: int) -> LoanedBatch:
+        if self._producer is None:
+            self._producer = self.spec.build().__enter__()
+        self._producer.fill(index, self._arrays)
+        self.next_index = index + 1
+        return LoanedBatch(index, self._arrays, lambda: None)
+
+    def close(self) -> None:
+        if self._producer is not None:
+            producer, self._producer = self._producer, None
+            producer.__exit__(None, None, None)
+
+
+class WorkerPool:
+    """``num_workers`` processes producing batches from ``start_index`` on (module docstring)."""
+
+    def __init__(
+        self,
+        spec: PipelineSpec,
+        layout: BatchLayout,
+        num_workers: int,
+        depth: int,
+        start_index: int,
+    ) -> None:
+        context = multiprocessing.get_context("fork")
+        self.layout = layout
+        self.num_workers = num_workers
+        self.depth = depth
+        self.start_index = start_index
+        self.next_index = start_index
+        self._slot_bytes = layout.total_nbytes
+        self._buffer = mmap.mmap(-1, self._slot_bytes * num_workers * depth)
+        self._semaphores = [context.Semaphore(depth) for _ in range(num_workers)]
+        self._connections: list[Any] = []
+        self._processes: list[Any] = []
+        parent_pid = os.getpid()
+        try:
+            for worker in range(num_workers):
+                reader, writer = context.Pipe(duplex=False)
+                process = context.Process(
+                    target=_worker_main,
+                    name=f"dacapo-gunpowder-data-{worker}",
+                    args=(worker, num_workers, start_index, spec, layout, self._buffer, depth,
+                          self._semaphores[worker], writer, parent_pid),
+                    daemon=True,
+                )
+                process.start()
+                writer.close()
+                self._connections.append(reader)
+                self._processes.append(process)
+        finally:
+            self._finalizer = weakref.finalize(
+                self, _shutdown, list(self._processes), list(self._connections)
+            )
+
+    @property
+    def pids(self) -> list[int]:
+        """The process ids of the workers."""
+        return [process.pid for process in self._processes]
+
+    def get(self, index: int) -> LoanedBatch:
+        """Batch ``index`` (the next one in order), waiting for it if needed."""
+        if index != self.next_index:
+            raise ValueError(
+                f"batches are produced in order: expected {self.next_index}, got {index}"
+            )
+        if not self._finalizer.alive:
+            raise RuntimeError("the data workers were closed")
+        worker = (index - self.start_index) % self.num_workers
+        connection, process = self._connections[worker], self._processes[worker]
+        while True:
+            ready = multiprocessing.connection.wait(
+                [connection, process.sentinel], timeout=POLL_INTERVAL
+            )
+            if connection in ready:
+                try:
+                    message = connection.recv()
+                except EOFError:
+                    message = None
+                break
+            if process.sentinel in ready:
+                message = None
+                break
+        if message is None:
+            process.join(timeout=POLL_INTERVAL)
+            raise DataWorkerError(
+                f"data worker {worker} (pid {process.pid}) exited with code {process.exitcode} "
+                f"before producing batch {index}"
+            )
+        if message[0] == "error":
+            _, failed_index, description, trace = message
+            raise DataWorkerError(
+                f"data worker {worker} failed producing batch {failed_index}: {description}\n"
+                f"worker traceback:\n{trace}"
+            )
+        _, produced_index, slot = message
+        if produced_index != index:  # pragma: no cover - a protocol bug
+            raise RuntimeError(f"worker {worker} sent batch {produced_index}, expected {index}")
+        offset = (worker * self.depth + slot) * self._slot_bytes
+        arrays = self.layout.views(self._buffer, offset)
+        self.next_index = index + 1
+        return LoanedBatch(index, arrays, self._semaphores[worker].release)
+
+    def close(self) -> None:
+        """Stop every worker (terminate, then kill) and wait for them. Idempotent."""
+        self._finalizer()
+
+
+def _shutdown(processes: list[Any], connections: list[Any]) -> None:
+    for process in processes:
+        if process.is_alive():
+            process.terminate()
+    for process in processes:
+        process.join(timeout=5)
+        if process.is_alive():
+            process.kill()
+            process.join()
+    for connection in connections:
+        connection.close()
+
+
+def _worker_main(
+    worker: int,
+    num_workers: int,
+    start_index: int,
+    spec: PipelineSpec,
+    layout: BatchLayout,
+    buffer: mmap.mmap,
+    depth: int,
+    semaphore: Any,
+    connection: Any,
+    parent_pid: int,
+) -> None:
+    # Ctrl-C reaches the whole process group; the training process decides what to do.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if "torch" in sys.modules:
+        # Forked after torch set up its thread pool: keep any torch use here single-threaded.
+        import torch
+
+        torch.set_num_threads(1)
+    slot_bytes = layout.total_nbytes
+    slots = [layout.views(buffer, (worker * depth + s) * slot_bytes) for s in range(depth)]
+    index: int | None = None
+    try:
+        with spec.build() as producer:
+            for j in itertools.count():
+                index = start_index + worker + j * num_workers
+                while not semaphore.acquire(timeout=POLL_INTERVAL):
+                    if os.getppid() != parent_pid:
+                        return
+                producer.fill(index, slots[j % depth])
+                connection.send(("batch", index, j % depth))
+    except (BrokenPipeError, ConnectionResetError):
+        return  # the training process is gone or closed us
+    except BaseException as error:
+        description = f"{type(error).__name__}: {error}"
+        original = getattr(error, "original_traceback", None)  # gunpowder's BatchRequestError
+        if original:
+            description = f"{''.join(original[-1:]).strip()} (in {type(error).__name__})"
+        with contextlib.suppress(OSError):
+            connection.send(("error", index, description, traceback.format_exc()))
+        raise SystemExit(1) from None

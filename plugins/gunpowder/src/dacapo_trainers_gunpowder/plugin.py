@@ -1,0 +1,24 @@
+"""Entry-point module of dacapo-trainers-gunpowder: the config classes it provides.
+
+Imports no torch and no gunpowder: the registry loads this module to learn the config types,
+and the trainer class is named by a string (``GunpowderTrainerConfig.trainer_type``).
+"""
+
+from __future__ import annotations
+
+from dacapo_trainers import TaggedConfig, TrainerConfig, hookimpl
+
+from ._augment_configs import AUGMENT_CONFIGS
+from ._trainer_config import GunpowderTrainerConfig
+
+
+@hookimpl
+def dacapo_trainers_trainer_configs() -> list[type[TrainerConfig]]:
+    """``GunpowderTrainerConfig``."""
+    return [GunpowderTrainerConfig]
+
+
+@hookimpl
+def dacapo_trainers_component_configs() -> list[type[TaggedConfig]]:
+    """The augment configs (``ElasticAugmentConfig``, ``SimpleAugmentConfig``, ...)."""
+    return list(AUGMENT_CONFIGS)
