@@ -101,6 +101,10 @@ class WorkerPool:
         start_index: int,
     ) -> None:
         context = multiprocessing.get_context("fork")
+        # Import gunpowder and the nodes once here, so that forked workers inherit them instead
+        # of each importing them again.
+        from . import nodes  # noqa: F401
+
         self.layout = layout
         self.num_workers = num_workers
         self.depth = depth

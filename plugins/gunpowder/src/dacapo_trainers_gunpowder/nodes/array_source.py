@@ -46,9 +46,11 @@ class ArraySource(gp.BatchProvider):
         shape = tuple(array.data.shape)
         self.dims = len(self.voxel_size)
         self.channel_shape = shape[: len(shape) - self.dims]
-        self.data_roi = gp.Roi(
+        self.array_roi = gp.Roi(
             gp.Coordinate(array.offset), gp.Coordinate(shape[-self.dims :]) * self.voxel_size
         )
+        # where data is read; zero elsewhere
+        self.data_roi = self.array_roi
         if clip is not None:
             self.data_roi = self.data_roi.intersect(clip.snap_to_grid(self.voxel_size, "shrink"))
         if normalize:
@@ -78,7 +80,7 @@ class ArraySource(gp.BatchProvider):
         data = np.zeros(self.channel_shape + tuple(shape), dtype=self.dtype)
         inside = spec.roi.intersect(self.data_roi)
         if not inside.empty:
-            source = (inside - self.data_roi.offset) / self.voxel_size
+            source = (inside - self.array_roi.offset) / self.voxel_size
             target = (inside - spec.roi.offset) / self.voxel_size
             channels = (slice(None),) * len(self.channel_shape)
             crop = self.array.data[channels + source.to_slices()]
