@@ -21,7 +21,9 @@ from dacapo_trainers_gunpowder._locations import BoxCounter, BoxOnes, LocationSa
     begin=st.tuples(*[st.integers(-12, 16)] * 3),
     size=st.tuples(*[st.integers(1, 10)] * 3),
 )
-def test_box_counts_match_brute_force(seed: int, begin: tuple[int, ...], size: tuple[int, ...]) -> None:
+def test_box_counts_match_brute_force(
+    seed: int, begin: tuple[int, ...], size: tuple[int, ...]
+) -> None:
     rng = np.random.default_rng(seed)
     mask = rng.random((9, 7, 8)) < 0.4
     offset = np.array([8, -4, 0])
