@@ -14,7 +14,7 @@ from pathlib import Path
 from types import ModuleType
 
 from .._errors import ConfigError, DacapoTrainersError, PluginError
-from . import _demo, _demo_data, _plugins, _schema, _show, _train, _validate
+from . import _demo, _demo_data, _new_plugin, _plugins, _schema, _show, _train, _validate
 
 SUBCOMMANDS: tuple[ModuleType, ...] = (
     _train,
@@ -24,6 +24,7 @@ SUBCOMMANDS: tuple[ModuleType, ...] = (
     _plugins,
     _show,
     _schema,
+    _new_plugin,
 )
 
 
