@@ -107,6 +107,9 @@ class TrainerConformance:
     device: ClassVar[str] = "cpu"
     #: Modules that selecting the type and validating a config must not import.
     heavy_modules: ClassVar[tuple[str, ...]] = ("torch", "gunpowder", "tensorflow", "jax")
+    #: torch's intra-op threads during each check (restored after it); None leaves them. One
+    #: thread is fastest for the tiny toy model and keeps parallel CI jobs from oversubscribing.
+    torch_threads: ClassVar[int | None] = 1
     #: Seconds to wait for threads and processes to end after ``__exit__`` before failing.
     cleanup_timeout: ClassVar[float] = 10.0
 
@@ -133,6 +136,21 @@ class TrainerConformance:
         return [_problem.toy_dataset_config(data, with_gt=False)]
 
     # -- fixtures (``conformance_data`` comes from the pytest plugin) ----------------------------
+
+    @pytest.fixture(autouse=True)  # type: ignore[misc]
+    def _torch_threads(self) -> Iterator[None]:
+        """Run each check with :attr:`torch_threads` torch threads."""
+        if self.torch_threads is None:
+            yield
+            return
+        import torch
+
+        previous = torch.get_num_threads()
+        torch.set_num_threads(self.torch_threads)
+        try:
+            yield
+        finally:
+            torch.set_num_threads(previous)
 
     @pytest.fixture  # type: ignore[misc]
     def trainer_config(self) -> TrainerConfig:
@@ -673,5 +691,6 @@ _TUNABLE: Sequence[str] = (
     "seed",
     "device",
     "heavy_modules",
+    "torch_threads",
     "cleanup_timeout",
 )

@@ -1,0 +1,47 @@
+"""``dacapo-trainers new-plugin NAME``: write a complete, working trainer plugin package."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "new-plugin",
+        help="write a new trainer plugin package (config, trainer, entry point, tests)",
+        description="Write a plugin package NAME: pyproject.toml (entry point in the group "
+        "dacapo_trainers, a dependency on this core's version range), a config class, a "
+        "minimal in-memory trainer, tests running the conformance kit, and a README. NAME is "
+        "the distribution name (e.g. my-trainer: module my_trainer, type MyTrainerConfig).",
+    )
+    parser.add_argument("name", help="the distribution name, e.g. my-trainer")
+    parser.add_argument(
+        "--dir",
+        type=Path,
+        default=None,
+        help="the folder to write the package into (default: ./NAME); must be new or empty",
+    )
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from .._scaffold import PluginNames, ScaffoldError, write_plugin
+
+    destination = args.dir if args.dir is not None else Path(args.name)
+    try:
+        written = write_plugin(args.name, destination)
+    except ScaffoldError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    names = PluginNames.from_name(args.name)
+    print(f"wrote {names.distribution} ({len(written)} files) to {destination}:")
+    for path in written:
+        print(f"  {path.relative_to(destination)}")
+    print(
+        f"\nnext:\n  cd {destination}\n  pip install -e '.[test]'\n  pytest\n"
+        f"  dacapo-trainers plugins      # lists {names.config_class}"
+    )
+    return 0

@@ -1,0 +1,150 @@
+"""The plugin scaffold: ``dacapo-trainers new-plugin NAME`` writes a complete plugin package.
+
+The templates (``templates/*.tmpl``, :class:`string.Template` syntax) are a real, working
+plugin: a config class, a minimal in-memory trainer, the entry point, tests that run the
+conformance kit, and a README.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import importlib.util
+import keyword
+import re
+import string
+import sys
+from pathlib import Path
+
+import attrs
+from packaging.version import InvalidVersion, Version
+
+from .._discovery import core_version, discover
+from .._registry import FIRST_PARTY_TYPES
+
+_NAME = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
+_PREFIX = "dacapo-trainers-"
+_SUFFIX = "-trainer"
+#: Top-level modules a plugin must not shadow.
+_RESERVED = {"dacapo_trainers", "dacapo", "torch", "numpy", "gunpowder", "test", "tests"}
+
+
+class ScaffoldError(ValueError):
+    """The plugin cannot be written: a bad name, a taken name, or a folder in the way."""
+
+
+@attrs.frozen
+class PluginNames:
+    """Every name of a new plugin, derived from its distribution name.
+
+    ``my-trainer`` gives the module ``my_trainer``, the trainer ``MyTrainer`` and the config
+    (and type name) ``MyTrainerConfig``; a leading ``dacapo-trainers-`` is left out of the
+    class names.
+    """
+
+    distribution: str
+    module: str
+    trainer_class: str
+    config_class: str
+
+    @classmethod
+    def from_name(cls, name: str) -> PluginNames:
+        """Check ``name`` and derive the others; raises :class:`ScaffoldError` with advice."""
+        if not _NAME.match(name):
+            raise ScaffoldError(
+                f"invalid plugin name {name!r}: use lowercase letters, digits and single "
+                "hyphens, starting with a letter (e.g. my-trainer); it becomes the "
+                "distribution name, and with underscores the module name"
+            )
+        module = name.replace("-", "_")
+        if keyword.iskeyword(module) or module in sys.stdlib_module_names or module in _RESERVED:
+            raise ScaffoldError(
+                f"invalid plugin name {name!r}: the module {module!r} would shadow "
+                f"{'a Python keyword' if keyword.iskeyword(module) else 'an existing module'}; "
+                "choose another name (e.g. my-trainer)"
+            )
+        if importlib.util.find_spec(module) is not None:
+            raise ScaffoldError(
+                f"invalid plugin name {name!r}: a module named {module!r} is already "
+                "installed; choose another name"
+            )
+        base = name.removeprefix(_PREFIX).removesuffix(_SUFFIX)
+        trainer_class = "".join(part.capitalize() for part in base.split("-")) + "Trainer"
+        return cls(name, module, trainer_class, trainer_class + "Config")
+
+
+def core_requirement(version: str | None = None) -> str:
+    """The core versions a new plugin supports: this minor series (0.x) or major (1.x+)."""
+    text = core_version() if version is None else version
+    try:
+        parsed = Version(text)
+    except InvalidVersion:
+        return "dacapo-trainers"
+    upper = f"0.{parsed.minor + 1}" if parsed.major == 0 else f"{parsed.major + 1}"
+    return f"dacapo-trainers>={parsed.major}.{parsed.minor},<{upper}"
+
+
+def check_available(names: PluginNames) -> None:
+    """Refuse a type name another installed or first-party plugin already uses."""
+    taken = {record.type_name: record.label for record in discover(environ={})}
+    for package, types in FIRST_PARTY_TYPES.items():
+        for type_name in types:
+            taken.setdefault(type_name, package)
+    if names.config_class in taken:
+        raise ScaffoldError(
+            f"the type name {names.config_class!r} is already provided by "
+            f"{taken[names.config_class]}; choose another plugin name"
+        )
+
+
+def _files(names: PluginNames) -> dict[str, str]:
+    """Destination path (relative) -> template name."""
+    module = names.module
+    return {
+        "pyproject.toml": "pyproject.toml.tmpl",
+        "README.md": "README.md.tmpl",
+        ".gitignore": "gitignore.tmpl",
+        f"src/{module}/__init__.py": "__init__.py.tmpl",
+        f"src/{module}/plugin.py": "plugin.py.tmpl",
+        f"src/{module}/config.py": "config.py.tmpl",
+        f"src/{module}/trainer.py": "trainer.py.tmpl",
+        f"src/{module}/py.typed": "",
+        f"tests/test_{module}_config.py": "test_config.py.tmpl",
+        f"tests/test_{module}_conformance.py": "test_conformance.py.tmpl",
+    }
+
+
+def write_plugin(name: str, destination: Path, *, core: str | None = None) -> list[Path]:
+    """Write the plugin package ``name`` into ``destination`` (missing or empty).
+
+    :param core: the core version to require (default: the installed one).
+    :returns: the files written.
+    :raises ScaffoldError: bad or taken name, or ``destination`` is a file or not empty.
+    """
+    names = PluginNames.from_name(name)
+    check_available(names)
+    if destination.exists() and (not destination.is_dir() or any(destination.iterdir())):
+        raise ScaffoldError(
+            f"{destination} already exists and is not an empty folder; choose another --dir "
+            "or remove it"
+        )
+    requirement = core_requirement(core)
+    values = {
+        "distribution": names.distribution,
+        "module": names.module,
+        "trainer_class": names.trainer_class,
+        "config_class": names.config_class,
+        "core_requirement": requirement,
+        "core_next": requirement.rpartition("<")[2] if "<" in requirement else "release",
+    }
+    templates = importlib.resources.files(__name__) / "templates"
+    written = []
+    for relative, template in _files(names).items():
+        text = ""
+        if template:
+            source = (templates / template).read_text(encoding="utf-8")
+            text = string.Template(source).substitute(values)
+        path = destination / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        written.append(path)
+    return written
