@@ -21,7 +21,7 @@ class DistributedModel(DistributedDataParallel):
         self._on_forward = on_forward
 
     def forward(self, *inputs: Any, **kwargs: Any) -> Any:
-        output = super().forward(*inputs, **kwargs)
+        output = super().forward(*inputs, **kwargs)  # type: ignore[no-untyped-call]
         self._on_forward()
         return output
 

@@ -16,6 +16,8 @@ from typing import Any
 
 import torch
 import torch.distributed as dist
+from torch.distributed import PrefixStore  # type: ignore[attr-defined]
+from torch.distributed.rendezvous import rendezvous
 
 from ._errors import RankFailureError
 
@@ -81,7 +83,7 @@ class ProcessGroup:
         self.timeout = timeout
         self.owned = owned
         prefix = f"{_STORE_PREFIX}{generation()}"
-        self._store = dist.PrefixStore(prefix, store) if store is not None else None
+        self._store = PrefixStore(prefix, store) if store is not None else None
         self._barriers = 0
         # After a failed collective, destroying the group could wait on the dead peer.
         self.broken = False
@@ -103,11 +105,11 @@ class ProcessGroup:
             return cls(dist.get_rank(), dist.get_world_size(), timeout, None, owned=False)
         delta = datetime.timedelta(seconds=timeout)
         # The same steps as init_process_group("env://"), but keeping the store for the marks.
-        store, rank, world_size = next(dist.rendezvous("env://", timeout=delta))
+        store, rank, world_size = next(rendezvous("env://", timeout=delta))
         store.set_timeout(delta)
         dist.init_process_group(
             backend,
-            store=dist.PrefixStore(f"default_pg{generation()}", store),
+            store=PrefixStore(f"default_pg{generation()}", store),
             rank=rank,
             world_size=world_size,
             timeout=delta,

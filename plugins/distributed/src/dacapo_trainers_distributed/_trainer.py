@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -242,7 +243,7 @@ class DistributedTrainer(Trainer):
                     what = f"the gradient all-reduce of iteration {iteration}"
                     raise group.failure(error, "forward", iteration, what) from error
                 loss = group.guarded(
-                    lambda stats=stats: self._mean(stats.loss, device),
+                    functools.partial(self._mean, stats.loss, device),
                     "forward",
                     stats.iteration,
                     f"the loss all-reduce of iteration {stats.iteration}",
