@@ -50,6 +50,7 @@ def launch_workers(config: DistributedTrainerConfig, argv: Sequence[str]) -> int
     0 when every worker finished; otherwise the exit code of the first failure (1 where it
     was killed by a signal), after a summary on stderr naming the failed ranks.
     """
+    from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.elastic.rendezvous.api import RendezvousError
     from torch.distributed.launcher.api import LaunchConfig, elastic_launch
@@ -83,6 +84,10 @@ def launch_workers(config: DistributedTrainerConfig, argv: Sequence[str]) -> int
     except ChildFailedError as failed:
         print(f"error: {failure_summary(failed)}", file=sys.stderr)
         return _exit_status(failed)
+    except SignalException as stopped:
+        # Ctrl-C or a scheduler's SIGTERM: the agent has stopped the workers.
+        print(f"interrupted: the launcher received {stopped.sigval.name}", file=sys.stderr)
+        return 128 + int(stopped.sigval)
     except RendezvousError as error:
         raise LaunchError(
             f"the rendezvous at {endpoint} ({backend}) failed: {error}. Check that every "
