@@ -160,7 +160,11 @@ def test_workers_are_gone_after_an_error_in_the_body(tmp_path: Path, error: type
 def test_a_worker_error_surfaces_with_its_message(tmp_path: Path) -> None:
     task = TinyTask(predictor=FailingInWorkerPredictor())
     trainer, model, optimizer = make(tmp_path, num_data_fetchers=2, task=task)
-    with pytest.raises(DataWorkerError, match="boom from the predictor in a worker"), trainer:
+    expected = (
+        r"data worker 0 failed producing batch 0: "
+        r"RuntimeError: boom from the predictor in a worker \(in node PredictorTargets\)"
+    )
+    with pytest.raises(DataWorkerError, match=expected), trainer:
         list(trainer.iterate(2, model, optimizer, torch.device("cpu")))
     assert wait_for_no_children() == set()
 

@@ -25,6 +25,7 @@ import mmap
 import multiprocessing
 import multiprocessing.connection
 import os
+import re
 import signal
 import sys
 import traceback
@@ -235,10 +236,21 @@ def _worker_main(
     except (BrokenPipeError, ConnectionResetError):
         return  # the training process is gone or closed us
     except BaseException as error:
-        description = f"{type(error).__name__}: {error}"
-        original = getattr(error, "original_traceback", None)  # gunpowder's BatchRequestError
-        if original:
-            description = f"{''.join(original[-1:]).strip()} (in {type(error).__name__})"
+        description = _describe(error)
         with contextlib.suppress(OSError):
             connection.send(("error", index, description, traceback.format_exc()))
         raise SystemExit(1) from None
+
+
+def _describe(error: BaseException) -> str:
+    """``"Type: message"``; for gunpowder's nested request errors, the innermost one's."""
+    if not type(error).__module__.startswith("gunpowder"):
+        return f"{type(error).__name__}: {error}"
+    original = getattr(error, "original_traceback", None)
+    text = "".join(original) if original else str(error)
+    # gunpowder wraps the exception of a node in one BatchRequestError per node downstream;
+    # the original exception's "Type: message" is the last line, its node the last "in X".
+    lines = [line for line in text.splitlines() if line.strip()]
+    nodes = re.findall(r"Exception in (\S+) while processing", text)
+    where = f" (in node {nodes[-1]})" if nodes else ""
+    return (lines[-1].strip() if lines else type(error).__name__) + where
