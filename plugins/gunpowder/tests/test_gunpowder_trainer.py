@@ -186,7 +186,7 @@ def test_the_warmup_schedule_round_trips(tmp_path: Path) -> None:
         list(trainer.iterate(3, model, optimizer, torch.device("cpu")))
     state = trainer.state_dict()
     assert optimizer.param_groups[0]["lr"] == pytest.approx(1e-2 * (0.01 + 0.99 * 3 / 10))
-    other, other_model, other_optimizer = make(tmp_path, num_data_fetchers=0,
+    other, other_model, _ = make(tmp_path, num_data_fetchers=0,
                                                warmup_iterations=10)
     other.load_state_dict(state)
     assert other.state_dict()["scheduler"]["last_epoch"] == 3
