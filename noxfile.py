@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import nox
@@ -28,6 +29,7 @@ nox.options.sessions = [
     "tests-simple-tensor",
     "tests-gunpowder",
     "tests-distributed",
+    "scaffold",
     "docs",
 ]
 nox.options.error_on_missing_interpreters = True
@@ -92,6 +94,22 @@ def tests_distributed(session: nox.Session) -> None:
     plugins = existing_plugins("distributed", "simple-tensor")
     install(session, CORE, *plugins, *TEST_TOOLS)
     session.run("pytest", "plugins/distributed/tests", *session.posargs)
+
+
+@nox.session(python="3.11")
+def scaffold(session: nox.Session) -> None:
+    """A plugin written by `dacapo-trainers new-plugin`: installs, passes its tests, is listed."""
+    install(session, CORE, "pytest", "hatchling")
+    package = Path(session.create_tmp()) / "scaffolded-trainer"
+    if package.exists():
+        shutil.rmtree(package)
+    session.run("dacapo-trainers", "new-plugin", "scaffolded-trainer", "--dir", str(package))
+    install(session, str(package))
+    with session.chdir(package):
+        session.run("pytest", "-p", "no:cacheprovider", "-rs", *session.posargs)
+    listed = session.run("dacapo-trainers", "plugins", silent=True) or ""
+    if "ScaffoldedTrainerConfig" not in listed:
+        session.error(f"dacapo-trainers plugins does not list ScaffoldedTrainerConfig:\n{listed}")
 
 
 @nox.session(python="3.11")
