@@ -81,37 +81,42 @@ class ElasticAugment(gp.BatchFilter):
         master = request.get_total_roi().snap_to_grid(self.voxel_size, mode="grow")
         master_begin = np.asarray(master.offset, dtype=np.float64)
         master_shape = tuple(int(s) for s in master.shape / self.voxel_size)
-        transform = self._transformation(master_shape, master_voxel, rng)  # world, master-relative
+        # world positions (master-relative) on a grid coarser by `subsample`; `coarse_step`
+        # master voxels apart
+        coarse, coarse_step = self._transformation(master_shape, master_voxel, rng)
 
         self._sample_positions = {}
         deps = gp.BatchRequest()
+        sampled: dict[tuple[Any, ...], np.ndarray] = {}
         for key, spec in request.array_specs.items():
             if spec.nonspatial or spec.roi is None:
                 continue
             voxel_size = np.asarray(self.spec[key].voxel_size, dtype=np.float64)
             target = spec.roi
+            dims = len(voxel_size)
             target_shape = tuple(int(s) for s in target.shape / self.spec[key].voxel_size)
-            start = (np.asarray(target.offset) - master_begin) / master_voxel
-            step = voxel_size / master_voxel
-            world = np.stack(
-                [
-                    ndimage.affine_transform(
-                        transform[d], step, offset=start, output_shape=target_shape,
-                        order=1, mode="nearest",
-                    )
-                    for d in range(len(target_shape))
+            cache_key = (tuple(target.offset), target_shape, tuple(voxel_size))
+            if cache_key not in sampled:  # gt and mask usually share ROI and voxel size
+                start = (np.asarray(target.offset) - master_begin) / master_voxel
+                step = voxel_size / master_voxel
+                axes = [
+                    (start[d] + step[d] * np.arange(target_shape[d])) / coarse_step[d]
+                    for d in range(dims)
                 ]
-            ) + master_begin.reshape((-1,) + (1,) * len(target_shape))
-            low = np.floor(world.reshape(len(target_shape), -1).min(axis=1) / voxel_size)
-            high = np.floor(world.reshape(len(target_shape), -1).max(axis=1) / voxel_size) + 2
+                sampled[cache_key] = _interpolate_separable(coarse, axes)
+            relative = sampled[cache_key]  # world positions minus master_begin, float32
+            flat = relative.reshape(dims, -1)
+            low = np.floor((flat.min(axis=1) + master_begin) / voxel_size)
+            high = np.floor((flat.max(axis=1) + master_begin) / voxel_size) + 2
             source_begin = low * voxel_size
             source = gp.Roi(
                 gp.Coordinate(int(v) for v in source_begin),
                 gp.Coordinate(int(v) for v in (high - low) * voxel_size),
             )
-            self._sample_positions[key] = (
-                world - source_begin.reshape((-1,) + (1,) * len(target_shape))
-            ) / voxel_size.reshape((-1,) + (1,) * len(target_shape))
+            shape = (-1,) + (1,) * dims
+            positions = relative - (source_begin - master_begin).astype(np.float32).reshape(shape)
+            positions /= voxel_size.astype(np.float32).reshape(shape)
+            self._sample_positions[key] = positions
             deps[key] = gp.ArraySpec(roi=source)
         return deps
 
@@ -138,10 +143,15 @@ class ElasticAugment(gp.BatchFilter):
 
     def _transformation(
         self, shape: tuple[int, ...], voxel_size: np.ndarray, rng: np.random.Generator
-    ) -> np.ndarray:
-        """World positions (relative to the master begin) to read each master voxel from."""
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """World positions (master-relative) to read from, on a grid ``subsample`` coarser.
+
+        Returns the positions ``(dims, *coarse)`` and the coarse grid step in master voxels.
+        Linear interpolation of this grid is exact for the rotation (affine) and smooth for
+        the jitter, as DaCapo's upscaled transformation.
+        """
         dims = len(shape)
-        coarse = tuple(max(1, s // self.subsample) for s in shape)
+        coarse = tuple(max(2, s // self.subsample) if s > 1 else 1 for s in shape)
         step = np.array(
             [(s - 1) / (c - 1) if c > 1 else 1.0 for s, c in zip(shape, coarse, strict=True)]
         )
@@ -156,14 +166,7 @@ class ElasticAugment(gp.BatchFilter):
         )
         if np.any(self.sigma > 0):
             positions += self._jitter(shape, coarse, rng)
-        if coarse != shape:
-            zoom = [s / c for s, c in zip(shape, coarse, strict=True)]
-            positions = np.stack(
-                [ndimage.zoom(positions[d], zoom, order=1, mode="nearest", grid_mode=False)
-                 for d in range(dims)]
-            )
-            positions = _fit(positions, shape)
-        return positions.astype(np.float32)
+        return positions, step
 
     def _rotation(self, dims: int, rng: np.random.Generator) -> np.ndarray:
         matrix = np.eye(dims)
@@ -191,6 +194,34 @@ class ElasticAugment(gp.BatchFilter):
             [_fit(ndimage.zoom(jitter[d], zoom, order=3, mode="nearest"), coarse)
              for d in range(dims)]
         )
+
+
+def _interpolation_matrix(coordinates: np.ndarray, size: int) -> np.ndarray:
+    """``(len(coordinates), size)`` weights of linear interpolation, clamped at the edges."""
+    coordinates = np.clip(coordinates, 0, size - 1)
+    low = np.minimum(np.floor(coordinates).astype(np.int64), max(size - 2, 0))
+    fraction = coordinates - low
+    matrix = np.zeros((len(coordinates), size))
+    rows = np.arange(len(coordinates))
+    matrix[rows, low] = 1.0 - fraction
+    if size > 1:
+        matrix[rows, low + 1] += fraction
+    return matrix
+
+
+def _interpolate_separable(grid: np.ndarray, axes: Sequence[np.ndarray]) -> np.ndarray:
+    """``grid`` (``(channels, *shape)``) linearly interpolated at the outer product of ``axes``.
+
+    ``axes[d]`` are coordinates along axis ``d`` in grid index units. Linear interpolation is
+    separable, so this is one small matrix product per axis: far cheaper than interpolating
+    every output voxel in all dimensions at once.
+    """
+    result = grid.astype(np.float32)
+    for d, coordinates in enumerate(axes):
+        matrix = _interpolation_matrix(coordinates, grid.shape[d + 1]).astype(np.float32)
+        # contract axis d+1 of result with the matrix, keeping the axis order
+        result = np.moveaxis(np.tensordot(matrix, result, axes=([1], [d + 1])), 0, d + 1)
+    return result
 
 
 def _fit(array: Any, shape: tuple[int, ...]) -> np.ndarray:
