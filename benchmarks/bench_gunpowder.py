@@ -94,34 +94,92 @@ def trainer_config(fetchers: int, with_augments: bool = False) -> GunpowderTrain
     )
 
 
-def bare_step(architecture: Any, task: Any, dataset: Any, iterations: int, warmup: int) -> dict:
-    """s/step of forward + loss + backward + step on tensors made once."""
+def first_batch(architecture: Any, task: Any, dataset: Any) -> list[Any]:
+    """raw, target, weight tensors of one batch, made once (in this process)."""
     model = new_model(architecture, task)
     trainer = trainer_config(0).build_trainer()
-    trainer.seed = 0
-    optimizer = trainer.create_optimizer(model)
+    trainer.seed = 1
+    trainer.create_optimizer(model)
     trainer.build_batch_provider([dataset], model, task)
     with trainer:
         batch = trainer._start_batches(0).get(0)
-        raw, target, weight = (
-            torch.from_numpy(batch.arrays[name].copy()) for name in ("raw", "target", "weight")
-        )
+        return [torch.from_numpy(batch.arrays[n].copy()) for n in ("raw", "target", "weight")]
+
+
+def bare_steps(architecture: Any, task: Any, tensors: list[Any], iterations: int,
+               warmup: int) -> dict:
+    """s/step of forward + loss + backward + step on ``tensors``."""
+    model = new_model(architecture, task)
+    optimizer = trainer_config(0).build_trainer().create_optimizer(model)
     model.train()
     walls, cpus = [], []
     for i in range(warmup + iterations):
         wall, cpu = time.perf_counter(), time.process_time()
-        optimizer.zero_grad(set_to_none=True)
-        loss = task.loss.compute(model(raw), target, weight)
-        loss.backward()
-        optimizer.step()
-        loss.item()
+        _bare_step(model, optimizer, task, tensors)
         if i >= warmup:
             walls.append(time.perf_counter() - wall)
             cpus.append(time.process_time() - cpu)
     return {"wall": statistics.mean(walls), "cpu": statistics.mean(cpus), "walls": walls}
 
 
-def trainer_run(
+def side_by_side(
+    architecture: Any, task: Any, dataset: Any, fetchers: int, rounds: int, per_round: int,
+    warmup: int,
+) -> dict:
+    """Bare steps and trainer iterations, alternating in rounds, in the same process.
+
+    Each round runs ``per_round`` bare steps (on tensors of the trainer's first batch, a
+    separate copy of the model) and then ``per_round`` trainer iterations. While the bare steps
+    run, the data workers fill their prefetch slots and wait, so the trainer's first
+    iterations of a round find batches ready: use enough iterations per round that this
+    does not flatter it (the ``continuous`` numbers have no such pauses).
+    """
+    model = new_model(architecture, task)
+    bare_model = new_model(architecture, task)
+    trainer = trainer_config(fetchers).build_trainer()
+    trainer.seed = 0
+    optimizer = trainer.create_optimizer(model)
+    bare_optimizer = trainer_config(0).build_trainer().create_optimizer(bare_model)
+    trainer.build_batch_provider([dataset], model, task)
+    tensors = first_batch(architecture, task, dataset)
+    bare_times: list[float] = []
+    bare_cpu: list[float] = []
+    trainer_times: list[float] = []
+    with trainer:
+        iterations = trainer.iterate(
+            warmup + rounds * per_round, model, optimizer, torch.device("cpu")
+        )
+        first = [next(iterations).time for _ in range(warmup)]
+        bare_model.train()
+        for _ in range(warmup):
+            _bare_step(bare_model, bare_optimizer, task, tensors)
+        for _ in range(rounds):
+            for _ in range(per_round):
+                wall, cpu = time.perf_counter(), time.process_time()
+                _bare_step(bare_model, bare_optimizer, task, tensors)
+                bare_times.append(time.perf_counter() - wall)
+                bare_cpu.append(time.process_time() - cpu)
+            for _ in range(per_round):
+                trainer_times.append(next(iterations).time)
+    return {
+        "bare_wall": statistics.mean(bare_times),
+        "bare_cpu": statistics.mean(bare_cpu),
+        "trainer_wall": statistics.mean(trainer_times),
+        "first_iterations": first,
+        "bare_walls": bare_times,
+        "trainer_walls": trainer_times,
+    }
+
+
+def _bare_step(model: Any, optimizer: Any, task: Any, tensors: list[Any]) -> None:
+    optimizer.zero_grad(set_to_none=True)
+    loss = task.loss.compute(model(tensors[0]), tensors[1], tensors[2])
+    loss.backward()
+    optimizer.step()
+    loss.item()
+
+
+def continuous(
     architecture: Any, task: Any, dataset: Any, fetchers: int, iterations: int, warmup: int
 ) -> dict:
     """s/iter of GunpowderTrainer.iterate (data waits included) after ``warmup`` iterations."""
@@ -131,17 +189,10 @@ def trainer_run(
     optimizer = trainer.create_optimizer(model)
     trainer.build_batch_provider([dataset], model, task)
     times = []
-    start = time.perf_counter()
     with trainer:
         for stats in trainer.iterate(warmup + iterations, model, optimizer, torch.device("cpu")):
             times.append(stats.time)
-    total = time.perf_counter() - start
-    return {
-        "wall": statistics.mean(times[warmup:]),
-        "first": times[0],
-        "walls": times[warmup:],
-        "total_with_startup": total,
-    }
+    return {"wall": statistics.mean(times[warmup:]), "first": times[0], "walls": times[warmup:]}
 
 
 def production(dataset: Any, architecture: Any, task: Any, batches: int,
@@ -182,6 +233,7 @@ def run_dacapo(data: Path, batches: int) -> dict | None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--iterations", type=int, default=10, help="timed iterations per run")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of the interleaved runs")
     parser.add_argument("--warmup", type=int, default=3, help="untimed iterations first")
     parser.add_argument("--batches", type=int, default=20, help="batches timed for production")
     parser.add_argument("--volume", type=int, default=160, help="demo volume edge (voxels)")
@@ -214,30 +266,46 @@ def main(argv: list[str] | None = None) -> int:
               f"{produced['cpu']:.4f} s/batch cpu", flush=True)
 
     setups = {"a": (1, 1), "b": (2, 2)}
+    tensors = first_batch(architecture, task, dataset)
+    batch_cpu = results["production_plain"]["cpu"]
     for key in args.setups.split(","):
         threads, fetchers = setups[key]
         torch.set_num_threads(threads)
-        before = bare_step(architecture, task, dataset, args.iterations, args.warmup)
-        ours = trainer_run(architecture, task, dataset, fetchers, args.iterations, args.warmup)
-        after = bare_step(architecture, task, dataset, args.iterations, args.warmup)
+        pair = side_by_side(architecture, task, dataset, fetchers, args.rounds,
+                            args.iterations, args.warmup)
+        before = bare_steps(architecture, task, tensors, args.iterations, args.warmup)
+        ours = continuous(architecture, task, dataset, fetchers, args.iterations, args.warmup)
+        after = bare_steps(architecture, task, tensors, args.iterations, args.warmup)
         bare_wall = (before["wall"] + after["wall"]) / 2
-        bare_cpu = (before["cpu"] + after["cpu"]) / 2
         entry = {
-            "threads": threads, "fetchers": fetchers,
-            "bare_wall": bare_wall, "bare_cpu": bare_cpu,
-            "bare_before": before["wall"], "bare_after": after["wall"],
-            "trainer_wall": ours["wall"], "trainer_first_iteration": ours["first"],
-            "ratio": ours["wall"] / bare_wall,
-            "trainer_walls": ours["walls"],
+            "threads": threads,
+            "fetchers": fetchers,
+            "interleaved_bare_wall": pair["bare_wall"],
+            "interleaved_trainer_wall": pair["trainer_wall"],
+            "interleaved_ratio": pair["trainer_wall"] / pair["bare_wall"],
+            "interleaved_bare_cpu": pair["bare_cpu"],
+            "continuous_bare_wall": bare_wall,
+            "continuous_bare_before": before["wall"],
+            "continuous_bare_after": after["wall"],
+            "continuous_trainer_wall": ours["wall"],
+            "continuous_ratio": ours["wall"] / bare_wall,
+            "trainer_first_iteration": ours["first"],
+            "floor": max(1.0, (pair["bare_cpu"] + batch_cpu) / (cores * pair["bare_wall"])),
+            "walls": {"interleaved_bare": pair["bare_walls"],
+                      "interleaved_trainer": pair["trainer_walls"],
+                      "continuous_trainer": ours["walls"]},
         }
-        batch_cpu = results["production_plain"]["cpu"]
-        entry["floor"] = max(1.0, (bare_cpu + batch_cpu) / (cores * bare_wall))
         results[f"setup_{key}"] = entry
-        print(f"setup {key} ({threads} threads, {fetchers} fetchers): bare {bare_wall:.3f} s "
-              f"(before {before['wall']:.3f}, after {after['wall']:.3f}; cpu {bare_cpu:.3f}), "
-              f"trainer {ours['wall']:.3f} s/iter -> {entry['ratio']:.3f}x "
-              f"(floor {entry['floor']:.3f}x; first iteration {ours['first']:.3f} s)",
-              flush=True)
+        print(
+            f"setup {key} ({threads} threads, {fetchers} fetchers): interleaved bare "
+            f"{pair['bare_wall']:.3f} s (cpu {pair['bare_cpu']:.3f}) vs trainer "
+            f"{pair['trainer_wall']:.3f} s/iter -> {entry['interleaved_ratio']:.3f}x; "
+            f"continuous bare {bare_wall:.3f} (before {before['wall']:.3f}, after "
+            f"{after['wall']:.3f}) vs trainer {ours['wall']:.3f} -> "
+            f"{entry['continuous_ratio']:.3f}x; floor {entry['floor']:.3f}x; first iteration "
+            f"{ours['first']:.3f} s",
+            flush=True,
+        )
 
     if args.dacapo:
         dacapo = run_dacapo(data, args.batches)

@@ -110,6 +110,18 @@ def _roi_bounds(array: Array) -> tuple[np.ndarray, np.ndarray]:
     return begin, begin + np.asarray(_spatial_shape(array)) * np.asarray(array.voxel_size)
 
 
+@attrs.define(eq=False)
+class LoadedDataset:
+    """A :class:`dacapo_trainers.Dataset` whose small arrays were read into memory."""
+
+    name: str
+    raw: Array
+    gt: Array | None
+    mask: Array | None
+    weight: float
+    sample_points: Sequence[Sequence[float]] | None
+
+
 def preload(array: Array, limit_bytes: float) -> Array:
     """``array`` read into memory (an :class:`InMemoryArray`) if it is at most ``limit_bytes``."""
     if isinstance(array.data, np.ndarray):

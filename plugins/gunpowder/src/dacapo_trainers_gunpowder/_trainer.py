@@ -23,6 +23,7 @@ from ._locations import NoValidLocationError
 from ._pipeline import (
     BatchLayout,
     Geometry,
+    LoadedDataset,
     PipelineSpec,
     geometry_of,
     location_sampler,
@@ -334,9 +335,7 @@ def _channels(array: Any) -> tuple[int, ...]:
 
 def _preloaded(dataset: Dataset, limit: float) -> Dataset:
     """``dataset`` with arrays up to ``limit`` bytes read into memory (a shallow copy)."""
-    import types
-
-    return types.SimpleNamespace(  # type: ignore[return-value]
+    return LoadedDataset(
         name=dataset.name,
         raw=preload(dataset.raw, limit),
         gt=preload(dataset.gt, limit) if dataset.gt is not None else None,

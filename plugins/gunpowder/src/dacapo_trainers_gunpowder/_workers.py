@@ -76,11 +76,17 @@ class InlineBatches:
         self.next_index = start_index
         self._producer: Any = None
         self._arrays = layout.allocate()
+        self._controller: Any = None
 
     def get(self, index: int) -> LoanedBatch:
         if self._producer is None:
+            from threadpoolctl import ThreadpoolController
+
+            self._controller = ThreadpoolController()
             self._producer = self.spec.build().__enter__()
-        self._producer.fill(index, self._arrays)
+        # numpy's BLAS threads would compete with (and spin beside) the pipeline's own work
+        with self._controller.limit(limits=1, user_api="blas"):
+            self._producer.fill(index, self._arrays)
         self.next_index = index + 1
         return LoanedBatch(index, self._arrays, lambda: None)
 
@@ -221,6 +227,11 @@ def _worker_main(
         import torch
 
         torch.set_num_threads(1)
+    # A worker is one thread of work: BLAS/OpenMP pools (numpy's OpenBLAS has one thread per
+    # core, spinning when idle) would only compete with it and with the training step.
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=1)
     slot_bytes = layout.total_nbytes
     slots = [layout.views(buffer, (worker * depth + s) * slot_bytes) for s in range(depth)]
     index: int | None = None

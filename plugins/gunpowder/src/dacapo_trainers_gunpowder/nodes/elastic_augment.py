@@ -216,11 +216,17 @@ def _interpolate_separable(grid: np.ndarray, axes: Sequence[np.ndarray]) -> np.n
     separable, so this is one small matrix product per axis: far cheaper than interpolating
     every output voxel in all dimensions at once.
     """
-    result = grid.astype(np.float32)
-    for d, coordinates in enumerate(axes):
-        matrix = _interpolation_matrix(coordinates, grid.shape[d + 1]).astype(np.float32)
-        # contract axis d+1 of result with the matrix, keeping the axis order
-        result = np.moveaxis(np.tensordot(matrix, result, axes=([1], [d + 1])), 0, d + 1)
+    result = np.ascontiguousarray(grid, dtype=np.float32)
+    channels = result.shape[0]
+    for d in reversed(range(len(axes))):
+        matrix = _interpolation_matrix(axes[d], grid.shape[d + 1]).astype(np.float32)
+        shape = result.shape
+        before = channels * int(np.prod(shape[1 : d + 1]))
+        after = int(np.prod(shape[d + 2 :]))
+        # (m, c) @ (before, c, after) -> (before, m, after): contiguous, no transposes
+        result = np.matmul(matrix, result.reshape(before, shape[d + 1], after)).reshape(
+            (*shape[:d + 1], len(axes[d]), *shape[d + 2:])
+        )
     return result
 
 
