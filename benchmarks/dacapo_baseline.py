@@ -131,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fetchers", type=int, default=1)
     parser.add_argument("--iterations", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--skip-production", action="store_true")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args(argv)
 
@@ -139,6 +140,8 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)
     results: dict[str, Any] = {}
     for name, with_augments in (("plain", False), ("elastic+simple", True)):
+        if args.skip_production:
+            break
         results[f"production_{name}"] = production(
             args.data, args.batches, with_augments, args.input
         )
