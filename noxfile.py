@@ -56,7 +56,7 @@ def lint(session: nox.Session) -> None:
 @nox.session(python="3.11")
 def typecheck(session: nox.Session) -> None:
     """mypy (strict) on the core."""
-    install(session, "mypy==2.4.1", CORE, "types-PyYAML")
+    install(session, "mypy==2.4.1", CORE, "types-PyYAML", "pytest")  # pytest: the kit
     session.run("mypy", "core/src/dacapo_trainers")
 
 

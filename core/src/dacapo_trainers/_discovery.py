@@ -224,9 +224,7 @@ def check_record(record: PluginRecord, installed_core: str) -> PluginRecord:
 def mark_duplicates(records: list[PluginRecord]) -> list[PluginRecord]:
     """Mark records whose type name two usable distributions declare (clears stale marks)."""
     records = [
-        attrs.evolve(r, state=PluginState.OK, error=None)
-        if r.state is PluginState.DUPLICATE
-        else r
+        attrs.evolve(r, state=PluginState.OK, error=None) if r.state is PluginState.DUPLICATE else r
         for r in records
     ]
     by_type: dict[str, list[int]] = defaultdict(list)

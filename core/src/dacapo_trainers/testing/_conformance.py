@@ -511,6 +511,7 @@ class TrainerConformance:
         result = train(run, registry=Registry(), quiet=True)
         if isinstance(result, int):
             pytest.skip(f"{name} launched worker processes (exit status {result}); not checked")
+        assert not isinstance(result, int)
         if result.iteration != 4:
             _fail(f"train() with num_iterations=4 stopped at iteration {result.iteration}")
         try:
