@@ -115,7 +115,13 @@ def scaffold(session: nox.Session) -> None:
 @nox.session(python="3.11")
 def docs(session: nox.Session) -> None:
     """Sphinx with -W (warnings fail) and the doctests of the docs' code blocks."""
-    install(session, CORE, *existing_plugins("simple-tensor", "gunpowder", "distributed"), "sphinx")
+    install(
+        session,
+        CORE,
+        *existing_plugins("simple-tensor", "gunpowder", "distributed"),
+        "sphinx",
+        "pytest",
+    )
     session.run("sphinx-build", "-W", "--keep-going", "-b", "html", "docs", "docs/_build/html")
     session.run(
         "sphinx-build", "-W", "--keep-going", "-b", "doctest", "docs", "docs/_build/doctest"
