@@ -41,6 +41,12 @@ from ._pipeline import BatchLayout, PipelineSpec
 #: How long (s) waiting processes sleep between checks that their peer is still alive.
 POLL_INTERVAL = 0.5
 
+#: Niceness added to data workers. The training step is the critical path and the workers have
+#: slack (prefetched batches): when cores are contended, a worker should yield to the step's
+#: threads, whose parallel regions otherwise stall while one of them is descheduled. When the
+#: workers fall behind, the training process waits (sleeps) and they get the cores back.
+WORKER_NICENESS = int(os.environ.get("DACAPO_TRAINERS_GUNPOWDER_WORKER_NICENESS", "10"))
+
 
 class DataWorkerError(RuntimeError):
     """A data worker failed; the message carries its exception and traceback."""
@@ -222,6 +228,8 @@ def _worker_main(
 ) -> None:
     # Ctrl-C reaches the whole process group; the training process decides what to do.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if WORKER_NICENESS:
+        os.nice(WORKER_NICENESS)
     if "torch" in sys.modules:
         # Forked after torch set up its thread pool: keep any torch use here single-threaded.
         import torch
