@@ -27,6 +27,7 @@ from ._loading import load_config, read_config_file
 from ._protocols import Array, Dataset, LocalContainerIdentifier, Loss, Model, Predictor, Task
 from ._registry import Registry, default_registry
 from ._run_config import RunConfig
+from ._schedules import linear_warmup
 from ._schema import json_schema
 from ._stats import TrainingIterationStats
 from ._trainer import Trainer
@@ -77,6 +78,7 @@ __all__ = [
     "default_registry",
     "hookimpl",
     "json_schema",
+    "linear_warmup",
     "load_config",
     "load_run_config",
     "normalize_raw",

@@ -16,6 +16,7 @@ from dacapo_trainers import (
     Task,
     Trainer,
     TrainingIterationStats,
+    linear_warmup,
 )
 
 from ._config import SimpleTensorTrainerConfig
@@ -61,12 +62,8 @@ class SimpleTensorTrainer(Trainer):
         optimizer: torch.optim.Optimizer = optimizer_class(
             model.parameters(), lr=self.learning_rate, weight_decay=config.weight_decay
         )
-        warmup = config.warmup_iterations
-        self._scheduler = LinearLR(
-            optimizer,
-            start_factor=config.warmup_start_factor if warmup > 0 else 1.0,
-            end_factor=1.0,
-            total_iters=max(warmup, 1),
+        self._scheduler = linear_warmup(
+            optimizer, config.warmup_iterations, config.warmup_start_factor
         )
         if "scheduler" in self._pending_state:
             self._scheduler.load_state_dict(self._pending_state.pop("scheduler"))
