@@ -106,8 +106,9 @@ def first_batch(architecture: Any, task: Any, dataset: Any) -> list[Any]:
         return [torch.from_numpy(batch.arrays[n].copy()) for n in ("raw", "target", "weight")]
 
 
-def bare_steps(architecture: Any, task: Any, tensors: list[Any], iterations: int,
-               warmup: int) -> dict:
+def bare_steps(
+    architecture: Any, task: Any, tensors: list[Any], iterations: int, warmup: int
+) -> dict:
     """s/step of forward + loss + backward + step on ``tensors``."""
     model = new_model(architecture, task)
     optimizer = trainer_config(0).build_trainer().create_optimizer(model)
@@ -123,7 +124,12 @@ def bare_steps(architecture: Any, task: Any, tensors: list[Any], iterations: int
 
 
 def side_by_side(
-    architecture: Any, task: Any, dataset: Any, fetchers: int, rounds: int, per_round: int,
+    architecture: Any,
+    task: Any,
+    dataset: Any,
+    fetchers: int,
+    rounds: int,
+    per_round: int,
     warmup: int,
 ) -> dict:
     """Bare steps and trainer iterations, alternating in rounds, in the same process.
@@ -212,8 +218,9 @@ def continuous(
     }
 
 
-def production(dataset: Any, architecture: Any, task: Any, batches: int,
-               with_augments: bool) -> dict:
+def production(
+    dataset: Any, architecture: Any, task: Any, batches: int, with_augments: bool
+) -> dict:
     """Wall and CPU seconds per batch produced in this process."""
     model = new_model(architecture, task)
     trainer = trainer_config(0, with_augments).build_trainer()
@@ -238,8 +245,14 @@ def run_dacapo(data: Path, batches: int) -> dict | None:
     with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as handle:
         out = Path(handle.name)
     command = [
-        str(DACAPO_PYTHON), str(HERE / "dacapo_baseline.py"),
-        "--data", str(data), "--batches", str(batches), "--json", str(out),
+        str(DACAPO_PYTHON),
+        str(HERE / "dacapo_baseline.py"),
+        "--data",
+        str(data),
+        "--batches",
+        str(batches),
+        "--json",
+        str(out),
     ]
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     if result.returncode != 0:
@@ -268,8 +281,13 @@ def main(argv: list[str] | None = None) -> int:
     cores = len(os.sched_getaffinity(0))
     results: dict[str, Any] = {
         "setup": {
-            "input": args.input, "volume": args.volume, "batch_size": 2, "cores": cores,
-            "iterations": args.iterations, "warmup": args.warmup, "torch": torch.__version__,
+            "input": args.input,
+            "volume": args.volume,
+            "batch_size": 2,
+            "cores": cores,
+            "iterations": args.iterations,
+            "warmup": args.warmup,
+            "torch": torch.__version__,
             "load_average": os.getloadavg(),
         }
     }
@@ -279,8 +297,11 @@ def main(argv: list[str] | None = None) -> int:
     for name, with_augments in (("plain", False), ("elastic+simple", True)):
         produced = production(dataset, architecture, task, args.batches, with_augments)
         results[f"production_{name}"] = produced
-        print(f"production {name}: {produced['wall']:.4f} s/batch wall, "
-              f"{produced['cpu']:.4f} s/batch cpu", flush=True)
+        print(
+            f"production {name}: {produced['wall']:.4f} s/batch wall, "
+            f"{produced['cpu']:.4f} s/batch cpu",
+            flush=True,
+        )
 
     setups = {"a": (1, 1), "b": (2, 2)}
     tensors = first_batch(architecture, task, dataset)
@@ -288,8 +309,9 @@ def main(argv: list[str] | None = None) -> int:
     for key in args.setups.split(","):
         threads, fetchers = setups[key]
         torch.set_num_threads(threads)
-        pair = side_by_side(architecture, task, dataset, fetchers, args.rounds,
-                            args.iterations, args.warmup)
+        pair = side_by_side(
+            architecture, task, dataset, fetchers, args.rounds, args.iterations, args.warmup
+        )
         before = bare_steps(architecture, task, tensors, args.iterations, args.warmup)
         ours = continuous(architecture, task, dataset, fetchers, args.iterations, args.warmup)
         after = bare_steps(architecture, task, tensors, args.iterations, args.warmup)
@@ -315,9 +337,11 @@ def main(argv: list[str] | None = None) -> int:
             "floor": max(1.0, (pair["bare_cpu"] + batch_cpu) / (cores * pair["bare_wall"])),
             # the floor were the step to keep every core busy: a batch's CPU time on top
             "floor_if_step_saturates": 1.0 + batch_cpu / (cores * pair["bare_wall"]),
-            "walls": {"interleaved_bare": pair["bare_walls"],
-                      "interleaved_trainer": pair["trainer_walls"],
-                      "continuous_trainer": ours["walls"]},
+            "walls": {
+                "interleaved_bare": pair["bare_walls"],
+                "interleaved_trainer": pair["trainer_walls"],
+                "continuous_trainer": ours["walls"],
+            },
         }
         results[f"setup_{key}"] = entry
         print(
@@ -344,8 +368,11 @@ def main(argv: list[str] | None = None) -> int:
                 theirs = dacapo[f"production_{name}"]["wall"]
                 ours_wall = results[f"production_{name}"]["wall"]
                 results[f"production_ratio_{name}"] = ours_wall / theirs
-                print(f"dacapo production {name}: {theirs:.4f} s/batch; ours/dacapo = "
-                      f"{ours_wall / theirs:.3f}", flush=True)
+                print(
+                    f"dacapo production {name}: {theirs:.4f} s/batch; ours/dacapo = "
+                    f"{ours_wall / theirs:.3f}",
+                    flush=True,
+                )
         else:
             print(f"dacapo baseline unavailable: {dacapo}", flush=True)
 

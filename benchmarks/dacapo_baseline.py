@@ -67,7 +67,10 @@ def build(data: Path, fetchers: int, with_augments: bool, input_size: int) -> tu
             SimpleAugmentConfig(),
         ]
     trainer_config = GunpowderTrainerConfig(
-        name="bench", batch_size=2, learning_rate=1e-4, num_data_fetchers=fetchers,
+        name="bench",
+        batch_size=2,
+        learning_rate=1e-4,
+        num_data_fetchers=fetchers,
         augments=augments,
     )
     trainer = trainer_config.trainer_type(trainer_config)
@@ -86,8 +89,11 @@ def production(data: Path, batches: int, with_augments: bool, input_size: int) -
             raw, *_ = trainer.next()
             walls.append(time.perf_counter() - wall)
             cpus.append(time.process_time() - cpu)
-    return {"wall": statistics.mean(walls), "cpu": statistics.mean(cpus),
-            "raw_dtype": str(raw[raw.roi].dtype)}
+    return {
+        "wall": statistics.mean(walls),
+        "cpu": statistics.mean(cpus),
+        "raw_dtype": str(raw[raw.roi].dtype),
+    }
 
 
 def train(data: Path, fetchers: int, iterations: int, warmup: int, input_size: int) -> dict:
@@ -148,9 +154,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"dacapo production {name}: {results[f'production_{name}']}", flush=True)
     if args.train:
         torch.set_num_threads(args.threads)
-        results["train"] = train(
-            args.data, args.fetchers, args.iterations, args.warmup, args.input
-        )
+        results["train"] = train(args.data, args.fetchers, args.iterations, args.warmup, args.input)
         results["train"].update(threads=args.threads, fetchers=args.fetchers)
         print(f"dacapo train: {results['train']}", flush=True)
     if args.json is not None:

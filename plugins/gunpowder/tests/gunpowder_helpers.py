@@ -130,8 +130,14 @@ def child_pids() -> set[int]:
     return children
 
 
-def run_node(node: Any, array: np.ndarray, *, seed: int = 3, interpolatable: bool = True,
-             extra_gt: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+def run_node(
+    node: Any,
+    array: np.ndarray,
+    *,
+    seed: int = 3,
+    interpolatable: bool = True,
+    extra_gt: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray | None]:
     """``array`` (float raw, or labels when not interpolatable) through ``node``; centre crop."""
     import gunpowder as gp
 

@@ -63,8 +63,9 @@ def test_sampler_draws_only_qualifying_crops() -> None:
         assert crop.mean() >= 0.6
 
 
-def _trainer(config: GunpowderTrainerConfig, dataset: object, model: object,
-             task: object | None = None) -> object:
+def _trainer(
+    config: GunpowderTrainerConfig, dataset: object, model: object, task: object | None = None
+) -> object:
     trainer = config.build_trainer()
     trainer.seed = 0
     trainer.create_optimizer(model)  # type: ignore[arg-type]
@@ -131,7 +132,11 @@ def test_clip_raw_zeroes_raw_outside_gt(tmp_path: Path) -> None:
     gt = np.asarray(dataset.gt.data[...])[4:20, 4:20, 4:20]
     dataset.gt = InMemoryArray(gt, voxel_size=VOXEL_SIZE, offset=(16, 16, 16))
     config = GunpowderTrainerConfig(
-        name="t", batch_size=2, learning_rate=1e-3, num_data_fetchers=0, clip_raw=True,
+        name="t",
+        batch_size=2,
+        learning_rate=1e-3,
+        num_data_fetchers=0,
+        clip_raw=True,
         min_masked=0.0,
     )
     with _trainer(config, dataset, tiny_model((12, 12, 12))) as trainer:
@@ -152,8 +157,7 @@ def test_datasets_are_drawn_by_weight(tmp_path: Path) -> None:
     heavy = write_volume(tmp_path, (16, 16, 16), name="heavy", offset=(0, 0, 0))
     light = write_volume(tmp_path, (16, 16, 16), name="light", offset=(10_000, 0, 0))
     heavy.weight, light.weight = 3.0, 1.0
-    config = GunpowderTrainerConfig(name="t", batch_size=8, learning_rate=1e-3,
-                                    num_data_fetchers=0)
+    config = GunpowderTrainerConfig(name="t", batch_size=8, learning_rate=1e-3, num_data_fetchers=0)
     model = tiny_model((8, 8, 8))
     trainer = config.build_trainer()
     trainer.seed = 0

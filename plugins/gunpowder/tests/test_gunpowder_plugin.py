@@ -64,7 +64,8 @@ def test_importing_the_plugin_and_configs_imports_no_torch_or_gunpowder() -> Non
 
 def test_all_is_complete_and_sorted() -> None:
     exported = {
-        name for name in vars(dacapo_trainers_gunpowder)
+        name
+        for name in vars(dacapo_trainers_gunpowder)
         if not name.startswith("_") and name not in {"plugin", "nodes", "annotations"}
     }
     assert sorted(dacapo_trainers_gunpowder.__all__) == dacapo_trainers_gunpowder.__all__

@@ -84,8 +84,7 @@ def test_iterate_counts_from_the_trainer_iteration(tmp_path: Path) -> None:
 
 def test_batches_depend_on_seed_and_index_only(tmp_path: Path) -> None:
     def first_batches(workers: int) -> list[np.ndarray]:
-        trainer, _, _ = make(tmp_path, num_data_fetchers=workers,
-                             augments=[SimpleAugmentConfig()])
+        trainer, _, _ = make(tmp_path, num_data_fetchers=workers, augments=[SimpleAugmentConfig()])
         with trainer:
             batches = trainer._start_batches(0)
             out = []
@@ -105,8 +104,9 @@ def test_batches_depend_on_seed_and_index_only(tmp_path: Path) -> None:
 
 
 def test_snapshots_hold_the_batch_with_its_geometry(tmp_path: Path) -> None:
-    trainer, model, optimizer = make(tmp_path, num_data_fetchers=1, snapshots=True,
-                                     snapshot_interval=2)
+    trainer, model, optimizer = make(
+        tmp_path, num_data_fetchers=1, snapshots=True, snapshot_interval=2
+    )
     reported = []
     trainer.add_snapshot_listener(lambda iteration, container: reported.append(iteration))
     with trainer:
@@ -115,8 +115,12 @@ def test_snapshots_hold_the_batch_with_its_geometry(tmp_path: Path) -> None:
     root = zarr.open_group(str(tmp_path / "snapshots.zarr"), mode="r")
     assert sorted(root.group_keys()) == ["1", "3"]
     shapes = {
-        "raw": (2, 1, 8, 8, 8), "gt": (2, 6, 6, 6), "target": (2, 1, 6, 6, 6),
-        "weight": (2, 1, 6, 6, 6), "prediction": (2, 1, 6, 6, 6), "mask": (2, 6, 6, 6),
+        "raw": (2, 1, 8, 8, 8),
+        "gt": (2, 6, 6, 6),
+        "target": (2, 1, 6, 6, 6),
+        "weight": (2, 1, 6, 6, 6),
+        "prediction": (2, 1, 6, 6, 6),
+        "mask": (2, 6, 6, 6),
     }
     for name, shape in shapes.items():
         array = root[f"1/{name}"]
@@ -186,8 +190,7 @@ def test_the_warmup_schedule_round_trips(tmp_path: Path) -> None:
         list(trainer.iterate(3, model, optimizer, torch.device("cpu")))
     state = trainer.state_dict()
     assert optimizer.param_groups[0]["lr"] == pytest.approx(1e-2 * (0.01 + 0.99 * 3 / 10))
-    other, other_model, _ = make(tmp_path, num_data_fetchers=0,
-                                               warmup_iterations=10)
+    other, other_model, _ = make(tmp_path, num_data_fetchers=0, warmup_iterations=10)
     other.load_state_dict(state)
     assert other.state_dict()["scheduler"]["last_epoch"] == 3
     # state loaded before the optimizer exists is applied when it is created

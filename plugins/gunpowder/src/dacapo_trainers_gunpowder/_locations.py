@@ -66,9 +66,7 @@ class BoxCounter:
             padded_shape = tuple(-(-s // block) * block for s in nonzero.shape)
             padded = np.zeros(padded_shape, dtype=bool)
             padded[tuple(slice(0, s) for s in nonzero.shape)] = nonzero
-            reshaped = padded.reshape(
-                tuple(v for s in padded_shape for v in (s // block, block))
-            )
+            reshaped = padded.reshape(tuple(v for s in padded_shape for v in (s // block, block)))
             counts = reshaped.sum(axis=tuple(range(1, 2 * dims, 2)), dtype=np.int64)
         else:
             counts = nonzero

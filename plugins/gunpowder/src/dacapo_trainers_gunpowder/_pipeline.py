@@ -293,8 +293,9 @@ class SampleProducer:
     tears them down).
     """
 
-    def __init__(self, pipeline: Any, template: Any, keys: dict[str, Any], batch_size: int,
-                 seed: int) -> None:
+    def __init__(
+        self, pipeline: Any, template: Any, keys: dict[str, Any], batch_size: int, seed: int
+    ) -> None:
         self.pipeline = pipeline
         self.template = template
         self.keys = keys

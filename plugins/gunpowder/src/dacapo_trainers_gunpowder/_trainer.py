@@ -17,6 +17,7 @@ from dacapo_trainers import (
     Task,
     Trainer,
     TrainingIterationStats,
+    linear_warmup,
 )
 
 from ._locations import NoValidLocationError
@@ -76,12 +77,8 @@ class GunpowderTrainer(Trainer):
         optimizer = torch.optim.RAdam(
             model.parameters(), lr=self.learning_rate, decoupled_weight_decay=True
         )
-        warmup = config.warmup_iterations
-        self._scheduler = LinearLR(
-            optimizer,
-            start_factor=config.warmup_start_factor if warmup > 0 else 1.0,
-            end_factor=1.0,
-            total_iters=max(warmup, 1),
+        self._scheduler = linear_warmup(
+            optimizer, config.warmup_iterations, config.warmup_start_factor
         )
         if "scheduler" in self._pending_state:
             self._scheduler.load_state_dict(self._pending_state.pop("scheduler"))
@@ -314,9 +311,7 @@ class GunpowderTrainer(Trainer):
                     assert self._snapshot_container is not None
                     arrays = dict(batch.arrays)
                     arrays["prediction"] = prediction.detach().cpu().numpy()
-                    write_snapshot(
-                        self._snapshot_container, iteration, self._model_shapes, arrays
-                    )
+                    write_snapshot(self._snapshot_container, iteration, self._model_shapes, arrays)
                     self.report_snapshot(iteration, self._snapshot_container)
             finally:
                 batch.release()

@@ -135,8 +135,18 @@ class WorkerPool:
                 process = context.Process(
                     target=_worker_main,
                     name=f"dacapo-gunpowder-data-{worker}",
-                    args=(worker, num_workers, start_index, spec, layout, self._buffer, depth,
-                          self._semaphores[worker], writer, parent_pid),
+                    args=(
+                        worker,
+                        num_workers,
+                        start_index,
+                        spec,
+                        layout,
+                        self._buffer,
+                        depth,
+                        self._semaphores[worker],
+                        writer,
+                        parent_pid,
+                    ),
                     daemon=True,
                 )
                 process.start()

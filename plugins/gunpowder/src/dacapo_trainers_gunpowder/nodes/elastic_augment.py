@@ -66,8 +66,10 @@ class ElasticAugment(gp.BatchFilter):
             if not spec.nonspatial:
                 self.updates(key, spec)
         dims = self.voxel_size.dims
-        for name, value in (("control_point_spacing", self.control_point_spacing),
-                            ("control_point_displacement_sigma", self.sigma)):
+        for name, value in (
+            ("control_point_spacing", self.control_point_spacing),
+            ("control_point_displacement_sigma", self.sigma),
+        ):
             if len(value) != dims:
                 raise ValueError(f"ElasticAugment: {name} needs {dims} entries, got {len(value)}")
 
@@ -155,15 +157,14 @@ class ElasticAugment(gp.BatchFilter):
         step = np.array(
             [(s - 1) / (c - 1) if c > 1 else 1.0 for s, c in zip(shape, coarse, strict=True)]
         )
-        axes = [np.arange(c, dtype=np.float64) * step[d] * voxel_size[d]
-                for d, c in enumerate(coarse)]
+        axes = [
+            np.arange(c, dtype=np.float64) * step[d] * voxel_size[d] for d, c in enumerate(coarse)
+        ]
         grid = np.stack(np.meshgrid(*axes, indexing="ij"))  # (dims, *coarse), world
         center = (np.asarray(shape, dtype=np.float64) - 1) * voxel_size / 2
         rotation = self._rotation(dims, rng)
         offsets = (grid - center.reshape((-1,) + (1,) * dims)).reshape(dims, -1)
-        positions = (rotation @ offsets).reshape(grid.shape) + center.reshape(
-            (-1,) + (1,) * dims
-        )
+        positions = (rotation @ offsets).reshape(grid.shape) + center.reshape((-1,) + (1,) * dims)
         if np.any(self.sigma > 0):
             positions += self._jitter(shape, coarse, rng)
         return positions, step
@@ -191,8 +192,10 @@ class ElasticAugment(gp.BatchFilter):
         jitter = np.stack([rng.normal(0.0, self.sigma[d], size=points) for d in range(dims)])
         zoom = [c / p for c, p in zip(coarse, points, strict=True)]
         return np.stack(
-            [_fit(ndimage.zoom(jitter[d], zoom, order=3, mode="nearest"), coarse)
-             for d in range(dims)]
+            [
+                _fit(ndimage.zoom(jitter[d], zoom, order=3, mode="nearest"), coarse)
+                for d in range(dims)
+            ]
         )
 
 
@@ -225,7 +228,7 @@ def _interpolate_separable(grid: np.ndarray, axes: Sequence[np.ndarray]) -> np.n
         after = int(np.prod(shape[d + 2 :]))
         # (m, c) @ (before, c, after) -> (before, m, after): contiguous, no transposes
         result = np.matmul(matrix, result.reshape(before, shape[d + 1], after)).reshape(
-            (*shape[:d + 1], len(axes[d]), *shape[d + 2:])
+            (*shape[: d + 1], len(axes[d]), *shape[d + 2 :])
         )
     return result
 
@@ -233,7 +236,7 @@ def _interpolate_separable(grid: np.ndarray, axes: Sequence[np.ndarray]) -> np.n
 def _fit(array: Any, shape: tuple[int, ...]) -> np.ndarray:
     """``array`` cropped or edge-padded to ``shape`` (zoom may be off by one voxel)."""
     array = np.asarray(array)
-    spatial = array.shape[array.ndim - len(shape):]
+    spatial = array.shape[array.ndim - len(shape) :]
     if spatial == shape:
         return array
     lead = array.ndim - len(shape)
