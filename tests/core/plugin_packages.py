@@ -185,6 +185,8 @@ class TinyTrainer(Trainer):
 
     def build_batch_provider(self, datasets, model, task, snapshot_container=None):
         dataset = datasets[0]
+        if any(s < i for s, i in zip(dataset.raw.data.shape, model.input_shape)):
+            raise ValueError(f"dataset {dataset.name!r} is smaller than the model input")
         raw = normalize_raw(dataset.raw.data[...])
         gt = InMemoryArray(np.asarray(dataset.gt.data[...]), dataset.gt.voxel_size,
                            dataset.gt.offset)

@@ -143,6 +143,17 @@ def test_refusal_carries_the_trainers_reason(
     assert "cannot train on datasets 'demo': dataset 'demo' has no gt" in result.stderr
 
 
+def test_refusal_at_build_time_is_clean(tensor_cli: CLI, demo_zarr: Path, tmp_path: Path) -> None:
+    data = run_data(demo_zarr, tmp_path / "out")
+    data["architecture_config"]["input_shape"] = [44, 44, 44]  # the volume is 40^3
+    result = tensor_cli("train", str(write_run(tmp_path / "run.yaml", data)))
+    assert result.returncode == 1
+    assert "cannot build its batch provider: dataset 'demo' is smaller than the model input" in (
+        result.stderr
+    )
+    assert "Traceback" not in result.stderr
+
+
 def test_changed_run_in_the_same_output_is_refused(
     tensor_cli: CLI, demo_zarr: Path, tmp_path: Path
 ) -> None:

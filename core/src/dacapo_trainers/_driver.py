@@ -201,7 +201,13 @@ class _Run:
         model = model.to(device)
         optimizer = trainer.create_optimizer(model)
         snapshots = ZarrContainer(self.output / SNAPSHOTS)
-        trainer.build_batch_provider(datasets, model, task, snapshots)
+        try:
+            trainer.build_batch_provider(datasets, model, task, snapshots)
+        except ValueError as error:  # the trainer refuses the data it now sees with the model
+            raise CannotTrainError(
+                f"{type(run.trainer_config).__name__} {run.trainer_config.name!r} cannot "
+                f"build its batch provider: {error}"
+            ) from error
         start = self._resume(model, optimizer)
         last = latest_checkpoint(self.checkpoints)
         if start >= run.num_iterations:

@@ -92,7 +92,10 @@ class Trainer(abc.ABC):
         """Set up the data pipeline from ``datasets`` for ``model`` and ``task``.
 
         Snapshots (raw, gt, target, weight, prediction of a batch) go to
-        ``snapshot_container`` when the trainer is configured to write them.
+        ``snapshot_container`` when the trainer is configured to write them. Raise
+        ``ValueError`` (or :class:`~dacapo_trainers.CannotTrainError`) for data that only now,
+        with the model known, turns out unusable (e.g. smaller than the model input); the
+        driver reports it like a refusal of :meth:`cannot_train_reason`.
         """
 
     # -- additions ---------------------------------------------------------------------------

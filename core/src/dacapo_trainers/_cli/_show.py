@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import inspect
+import textwrap
+import types
 import typing
 from typing import Any
 
@@ -40,14 +42,30 @@ def run(args: argparse.Namespace) -> int:
         print(f"  {field.name}: {shown}{default}")
         text = field.metadata.get("help_text")
         if text:
-            print(f"      {text}")
+            print(
+                textwrap.fill(
+                    str(text), width=96, initial_indent=" " * 6, subsequent_indent=" " * 6
+                )
+            )
     return 0
 
 
 def _type_name(tp: Any) -> str:
-    if isinstance(tp, type) and not typing.get_args(tp):
+    """A type as a user writes it: class names without module paths (``list[AugmentConfig]``)."""
+    args = typing.get_args(tp)
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        return " | ".join(_type_name(arg) for arg in args)
+    if origin is typing.Literal:
+        return " | ".join(repr(arg) for arg in args)
+    if origin is not None and args:
+        name = getattr(origin, "__name__", str(origin))
+        return f"{name}[{', '.join(_type_name(arg) for arg in args)}]"
+    if tp is type(None):
+        return "None"
+    if isinstance(tp, type):
         return tp.__name__
-    return str(tp).replace("typing.", "").replace("pathlib.", "")
+    return str(tp).replace("typing.", "")
 
 
 def _default(field: attrs.Attribute[Any]) -> str:
