@@ -13,6 +13,7 @@ DEMO_TRAINER_SETTINGS: dict[str, dict[str, Any]] = {
     "SimpleTensorTrainerConfig": {"warmup_iterations": 20, "snapshot_interval": 100},
     "GunpowderTrainerConfig": {
         "num_data_fetchers": 2,
+        "warmup_iterations": 20,
         "snapshot_interval": 100,
         "augments": [{"__type__": "SimpleAugmentConfig"}],
     },
