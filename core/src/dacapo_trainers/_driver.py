@@ -203,14 +203,15 @@ class _Run:
         snapshots = ZarrContainer(self.output / SNAPSHOTS)
         try:
             trainer.build_batch_provider(datasets, model, task, snapshots)
-        except ValueError as error:  # the trainer refuses the data it now sees with the model
+        except ValueError as refusal:  # the trainer refuses the data it now sees with the model
             raise CannotTrainError(
                 f"{type(run.trainer_config).__name__} {run.trainer_config.name!r} cannot "
-                f"build its batch provider: {error}"
-            ) from error
+                f"build its batch provider: {refusal}"
+            ) from refusal
         start = self._resume(model, optimizer)
         last = latest_checkpoint(self.checkpoints)
-        if start >= run.num_iterations:
+        if start >= run.num_iterations:  # already complete: release what the build took
+            trainer.close()
             return TrainResult(self.output, start, start, last)
         trainer.add_snapshot_listener(self._snapshot_written)
         for observer in self.observers:
