@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import gunpowder as gp
 import numpy as np
 
-from ._seeding import node_rng
+from ._raw_intensity_augment import RawIntensityAugment
 
 
 def sample_gamma(rng: np.random.Generator, gamma_min: float, gamma_max: float) -> float:
@@ -23,7 +25,7 @@ def sample_gamma(rng: np.random.Generator, gamma_min: float, gamma_max: float) -
     return float(1.0 / (1.0 - value)) if value < 0 else float(value + 1.0)
 
 
-class GammaAugment(gp.BatchFilter):
+class GammaAugment(RawIntensityAugment):
     """Applies ``raw <- lo + (hi - lo) * ((raw - lo) / (hi - lo)) ** gamma`` per sample.
 
     ``lo`` and ``hi`` are the sample's minimum and maximum, so the intensity range is kept;
@@ -33,33 +35,13 @@ class GammaAugment(gp.BatchFilter):
     def __init__(self, array: gp.ArrayKey, gamma_min: float, gamma_max: float, p: float = 1.0):
         if not 0 < gamma_min <= gamma_max:
             raise ValueError(f"need 0 < gamma_min <= gamma_max, got {gamma_min}, {gamma_max}")
-        self.array = array
+        super().__init__(array, p)
         self.gamma_min = gamma_min
         self.gamma_max = gamma_max
-        self.p = p
 
-    def set_seeds(self, request: gp.BatchRequest) -> None:
-        """Randomness comes from :func:`node_rng`; leave the global generators alone."""
-
-    def setup(self) -> None:
-        self.enable_autoskip()
-        self.updates(self.array, self.spec[self.array])
-
-    def skip_node(self, request: gp.BatchRequest) -> bool:
-        return bool(node_rng(request, "GammaAugment.p").random() >= self.p)
-
-    def prepare(self, request: gp.BatchRequest) -> gp.BatchRequest:
-        deps = gp.BatchRequest()
-        deps[self.array] = request[self.array].copy()
-        return deps
-
-    def process(self, batch: gp.Batch, request: gp.BatchRequest) -> None:
-        raw = batch.arrays[self.array]
-        if raw.data.dtype.kind != "f":
-            raise TypeError(f"GammaAugment needs float raw, got {raw.data.dtype}")
-        gamma = sample_gamma(node_rng(request, "GammaAugment"), self.gamma_min, self.gamma_max)
-        lo, hi = float(raw.data.min()), float(raw.data.max())
+    def transform(self, data: Any, rng: np.random.Generator) -> Any:
+        gamma = sample_gamma(rng, self.gamma_min, self.gamma_max)
+        lo, hi = float(data.min()), float(data.max())
         if hi - lo <= 1e-3:
-            return
-        scaled = (raw.data - lo) / (hi - lo)
-        raw.data = (np.power(scaled, gamma) * (hi - lo) + lo).astype(raw.data.dtype, copy=False)
+            return data
+        return np.power((data - lo) / (hi - lo), gamma) * (hi - lo) + lo

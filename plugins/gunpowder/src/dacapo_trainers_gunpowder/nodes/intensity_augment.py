@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import gunpowder as gp
 import numpy as np
 
-from ._seeding import node_rng
+from ._raw_intensity_augment import RawIntensityAugment
 
 #: The range normalized raw lies in (see :func:`dacapo_trainers.normalize_raw`).
 RAW_RANGE = (-1.0, 1.0)
 
 
-class IntensityAugment(gp.BatchFilter):
+class IntensityAugment(RawIntensityAugment):
     """``raw <- mean + (raw - mean) * scale + shift`` with random ``scale`` and ``shift``.
 
     ``mean`` is the sample's mean (as gunpowder's IntensityAugment). With ``clip``, the result
@@ -28,36 +30,16 @@ class IntensityAugment(gp.BatchFilter):
         clip: bool = True,
         p: float = 1.0,
     ) -> None:
-        self.array = array
+        super().__init__(array, p)
         self.scale = (scale_min, scale_max)
         self.shift = (shift_min, shift_max)
         self.clip = clip
-        self.p = p
 
-    def set_seeds(self, request: gp.BatchRequest) -> None:
-        """Randomness comes from :func:`node_rng`; leave the global generators alone."""
-
-    def setup(self) -> None:
-        self.enable_autoskip()
-        self.updates(self.array, self.spec[self.array])
-
-    def skip_node(self, request: gp.BatchRequest) -> bool:
-        return bool(node_rng(request, "IntensityAugment.p").random() >= self.p)
-
-    def prepare(self, request: gp.BatchRequest) -> gp.BatchRequest:
-        deps = gp.BatchRequest()
-        deps[self.array] = request[self.array].copy()
-        return deps
-
-    def process(self, batch: gp.Batch, request: gp.BatchRequest) -> None:
-        raw = batch.arrays[self.array]
-        if raw.data.dtype.kind != "f":
-            raise TypeError(f"IntensityAugment needs float raw, got {raw.data.dtype}")
-        rng = node_rng(request, "IntensityAugment")
+    def transform(self, data: Any, rng: np.random.Generator) -> Any:
         scale = rng.uniform(*self.scale)
         shift = rng.uniform(*self.shift)
-        mean = raw.data.mean()
-        data = (raw.data - mean) * raw.data.dtype.type(scale) + raw.data.dtype.type(mean + shift)
+        mean = data.mean()
+        data = (data - mean) * data.dtype.type(scale) + data.dtype.type(mean + shift)
         if self.clip:
             np.clip(data, *RAW_RANGE, out=data)
-        raw.data = data.astype(raw.data.dtype, copy=False)
+        return data
