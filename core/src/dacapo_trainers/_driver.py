@@ -224,6 +224,7 @@ class _Run:
                     run=run,
                     trainer=trainer,
                     model=model,
+                    optimizer=optimizer,
                     start_iteration=start,
                     output=self.output,
                 )

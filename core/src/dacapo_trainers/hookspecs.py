@@ -28,6 +28,7 @@ are ignored. Call order for one run::
     dacapo_trainers_train_start
       (dacapo_trainers_train_iteration_end
        [dacapo_trainers_train_snapshot_written]
+       [dacapo_trainers_train_validation_end]
        [dacapo_trainers_train_checkpoint_written])*   -- per iteration, in this order
     dacapo_trainers_train_end                          -- always, also after an error
 
@@ -86,13 +87,15 @@ def dacapo_trainers_component_configs() -> list[type[TaggedConfig]]:
 
 @hookspec
 def dacapo_trainers_train_start(
-    run: Any, trainer: Trainer, model: Any, start_iteration: int, output: Path
+    run: Any, trainer: Trainer, model: Any, optimizer: Any, start_iteration: int, output: Path
 ) -> None:
     """Training is about to start (or resume).
 
     :param run: the run config (:class:`~dacapo_trainers.RunConfig`).
     :param trainer: the trainer, with its batch provider built.
     :param model: the model, already on its device and restored from a checkpoint if resuming.
+    :param optimizer: the optimizer :meth:`~dacapo_trainers.Trainer.create_optimizer` returned,
+        restored if resuming (its ``param_groups`` hold the current learning rate).
     :param start_iteration: the first iteration to run (0, or where a checkpoint left off).
     :param output: the run's output directory.
     """
@@ -115,6 +118,18 @@ def dacapo_trainers_train_snapshot_written(run: Any, iteration: int, container: 
     """The trainer wrote a snapshot of iteration ``iteration`` to ``container``.
 
     :param container: a :class:`~dacapo_trainers.LocalContainerIdentifier`.
+    """
+
+
+@hookspec
+def dacapo_trainers_train_validation_end(run: Any, iteration: int, loss: float) -> None:
+    """A validation loss was computed after the step of iteration ``iteration``.
+
+    Called only for runs that validate (a ``validation_interval`` and validation datasets).
+
+    :param iteration: the ``iteration`` of the training step just completed (as in
+        :class:`~dacapo_trainers.TrainingIterationStats`), so it plots on the same axis.
+    :param loss: the mean loss over the validation crops.
     """
 
 
