@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import typing
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
@@ -115,7 +116,10 @@ class ConfigConverter:
         converter.register_structure_hook(bool, _strict_bool)
         converter.register_structure_hook(Path, _path)
         converter.register_unstructure_hook(Path, str)
-        converter.register_unstructure_hook(tuple, list)
+        # Unstructured data is JSON's: every tuple field (``tuple[float, float]``,
+        # ``tuple[int, ...]``) becomes a list, so that data read back from a JSON file compares
+        # equal to data unstructured in memory (resuming a run depends on it).
+        converter.register_unstructure_hook_func(_is_tuple_type, self._unstructure_sequence)
         is_tagged = _is_tagged_class
         converter.register_structure_hook_func(is_tagged, self._structure_tagged)
         converter.register_unstructure_hook_func(is_tagged, self._unstructure_tagged)
@@ -180,6 +184,9 @@ class ConfigConverter:
             self._structure_fns[cls] = function
         return function(data, cls)
 
+    def _unstructure_sequence(self, value: Any) -> list[Any]:
+        return [self._cattrs.unstructure(item) for item in value]
+
     def _unstructure_tagged(self, config: TaggedConfig) -> dict[str, Any]:
         cls = type(config)
         function = self._unstructure_fns.get(cls)
@@ -187,6 +194,10 @@ class ConfigConverter:
             function = make_dict_unstructure_fn(cls, self._cattrs)
             self._unstructure_fns[cls] = function
         return {TAG: cls.type_name(), **function(config)}
+
+
+def _is_tuple_type(cls: Any) -> bool:
+    return cls is tuple or typing.get_origin(cls) is tuple
 
 
 def _is_tagged_class(cls: Any) -> bool:

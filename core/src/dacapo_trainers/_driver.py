@@ -130,8 +130,8 @@ def train(
 def _check_same_run(run: RunConfig, run_copy: Path, converter: ConfigConverter) -> None:
     if not run_copy.exists():
         return
-    previous = json.loads(run_copy.read_text())
-    current = converter.unstructure(run)
+    previous = _canonical(json.loads(run_copy.read_text()), converter)
+    current = json.loads(json.dumps(converter.unstructure(run)))
     changed = sorted(
         key
         for key in set(previous) | set(current)
@@ -148,6 +148,18 @@ def _check_same_run(run: RunConfig, run_copy: Path, converter: ConfigConverter) 
                 )
             ]
         )
+
+
+def _canonical(data: Any, converter: ConfigConverter) -> Any:
+    """Stored run data as this version writes it: defaults of fields added since filled in.
+
+    Data that no longer structures (a plugin gone, a field removed) is compared as stored.
+    """
+    try:
+        run = converter.structure(data, RunConfig)
+    except ConfigError:
+        return data
+    return json.loads(json.dumps(converter.unstructure(run)))
 
 
 def _write_json(path: Path, data: Any) -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib.metadata as metadata
-import json
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -20,14 +19,15 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from .._config import ArchitectureConfig, DatasetConfig, TaggedConfig, TaskConfig, TrainerConfig
-from .._converter import structure_config, unstructure_config
+from .._config import ArchitectureConfig, DatasetConfig, TaskConfig, TrainerConfig
+from .._converter import ConfigConverter, structure_config, unstructure_config
 from .._discovery import CORE_DISTRIBUTION, ENTRY_POINT_GROUP, PluginState, core_version
 from .._errors import ConfigError
-from .._registry import Registry
+from .._registry import Registry, default_registry
 from .._trainer import Trainer
 from .._zarr_io import ZarrContainer
 from . import _checks, _imports, _problem
+from ._round_trip import config_data, round_trip_problem
 
 if TYPE_CHECKING:
     from .._protocols import Dataset, Model, Task
@@ -112,6 +112,8 @@ class TrainerConformance:
     torch_threads: ClassVar[int | None] = 1
     #: Seconds to wait for threads and processes to end after ``__exit__`` before failing.
     cleanup_timeout: ClassVar[float] = 10.0
+    #: Config values hypothesis draws for the JSON round-trip property test.
+    round_trip_examples: ClassVar[int] = 60
 
     # -- the toy problem (override to train on something else) ----------------------------------
 
@@ -268,23 +270,43 @@ class TrainerConformance:
                 f"with '__type__': {cls.type_name()!r} first: is {cls.__name__} an attrs class "
                 "deriving from dacapo_trainers.TrainerConfig?"
             )
+        problem = round_trip_problem(trainer_config)
+        if problem is not None:
+            _fail(problem)
+
+    def test_every_config_value_round_trips(self, trainer_config: TrainerConfig) -> None:
+        """Every value the config type accepts survives JSON (a run using it can resume).
+
+        A property test: hypothesis draws data for the config class (nested configs drawn
+        among the registered types of their fields), keeps what structures, and checks
+        :func:`round_trip_problem` on it. Skipped where hypothesis is not installed.
+        """
+        hypothesis = pytest.importorskip("hypothesis")
+        cls = type(trainer_config)
+        converter = ConfigConverter(default_registry())
+        problems: list[str] = []
+
+        def check(data: dict[str, Any]) -> None:
+            try:
+                config = converter.structure(data, cls)
+            except ConfigError:
+                hypothesis.reject()
+            problem = round_trip_problem(config, converter)
+            if problem is not None:
+                problems.append(problem)
+                raise AssertionError(problem)
+
+        settings = hypothesis.settings(
+            max_examples=self.round_trip_examples,
+            deadline=None,
+            database=None,
+            suppress_health_check=list(hypothesis.HealthCheck),
+        )
+        run_checks = settings(hypothesis.given(config_data(cls, converter.registry))(check))
         try:
-            text = json.dumps(data)
-        except TypeError as error:
-            _fail(
-                f"the unstructured {cls.__name__} is not JSON-ready ({error}); give fields "
-                "plain types (int, float, str, bool, lists, Path, nested attrs configs)"
-            )
-        again: TaggedConfig = structure_config(json.loads(text))
-        if type(again) is not cls:
-            _fail(f"structure_config gave a {type(again).__qualname__}, not {cls.__qualname__}")
-        if unstructure_config(again) != data:
-            _fail(
-                f"{cls.__name__} does not round-trip: unstructured it is\n    {data!r}\nand "
-                f"after structure_config and unstructure_config\n    {unstructure_config(again)!r}"
-                "\nfields must keep their values through plain data (no converters that change "
-                "them, no init=False fields holding state)"
-            )
+            run_checks()
+        except AssertionError:
+            _fail(problems[-1] if problems else "a drawn config did not round-trip")
 
     def test_config_rejects_unknown_keys(self, trainer_config: TrainerConfig) -> None:
         """An unknown key is a :class:`~dacapo_trainers.ConfigError` naming it."""
@@ -694,4 +716,5 @@ _TUNABLE: Sequence[str] = (
     "heavy_modules",
     "torch_threads",
     "cleanup_timeout",
+    "round_trip_examples",
 )

@@ -1,0 +1,78 @@
+"""A run whose augments have pair fields resumes (issue: it was refused as a different run)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from dacapo_trainers.reference import make_demo_data
+
+
+def _run_file(folder: Path, iterations: int) -> Path:
+    run = {
+        "name": "augmented",
+        "trainer_config": {
+            "__type__": "GunpowderTrainerConfig",
+            "name": "gp",
+            "batch_size": 1,
+            "learning_rate": 1e-3,
+            "num_data_fetchers": 1,
+            "augments": [
+                {
+                    "__type__": "ElasticAugmentConfig",
+                    "control_point_spacing": [10, 10, 10],
+                    "control_point_displacement_sigma": [1.0, 1.0, 1.0],
+                    "rotation_interval": [0.0, 0.5],
+                },
+                {"__type__": "IntensityAugmentConfig", "scale": [0.9, 1.1], "shift": [-0.1, 0.1]},
+                {"__type__": "GammaAugmentConfig", "gamma_range": [0.8, 1.2]},
+            ],
+        },
+        "architecture_config": {
+            "__type__": "UNetConfig",
+            "name": "unet",
+            "input_shape": [20, 20, 20],
+            "downsample_factors": [[2, 2, 2]],
+            "num_fmaps": 2,
+        },
+        "task_config": {"__type__": "AffinitiesTaskConfig", "name": "affs"},
+        "datasets": [
+            {
+                "__type__": "ZarrDatasetConfig",
+                "name": "demo",
+                "container": str(folder / "demo.zarr"),
+                "mask": "mask",
+            }
+        ],
+        "num_iterations": iterations,
+        "checkpoint_interval": 2,
+        "output": str(folder / "out"),
+        "device": "cpu",
+    }
+    path = folder / "run.yaml"
+    path.write_text(yaml.safe_dump(run))
+    return path
+
+
+def _train(run_file: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "dacapo_trainers", "train", str(run_file), "--quiet"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def test_a_run_with_pair_fields_resumes_and_trains_longer(tmp_path: Path) -> None:
+    make_demo_data(tmp_path / "demo.zarr", shape=(40, 40, 40))
+    first = _train(_run_file(tmp_path, 2))
+    assert first.returncode == 0, first.stderr
+    again = _train(_run_file(tmp_path, 2))  # the same run: nothing to do, not refused
+    assert again.returncode == 0, again.stderr
+    longer = _train(_run_file(tmp_path, 4))  # trains on from the checkpoint of iteration 2
+    assert longer.returncode == 0, longer.stderr
+    checkpoints = sorted(p.name for p in (tmp_path / "out" / "checkpoints").glob("*.pt"))
+    assert checkpoints == ["iteration_00000002.pt", "iteration_00000004.pt"]
