@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from plugin_packages import PACKAGES, pip_install_target, write_package
+from plugin_packages import AUTHOR_MISTAKES, PACKAGES, pip_install_target, write_package
 
 
 @pytest.fixture(scope="session")
@@ -16,7 +16,18 @@ def plugin_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A folder where every throwaway plugin is pip-installed (PYTHONPATH-style)."""
     sources = tmp_path_factory.mktemp("plugin-sources")
     target = tmp_path_factory.mktemp("plugin-site")
-    pip_install_target([write_package(sources, name) for name in PACKAGES], target)
+    names = [name for name in PACKAGES if name not in AUTHOR_MISTAKES]
+    pip_install_target([write_package(sources, name) for name in names], target)
+    return target
+
+
+@pytest.fixture(scope="session")
+def mistakes_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder with the good plugin and the plugins of a plugin author's usual mistakes."""
+    sources = tmp_path_factory.mktemp("mistakes-sources")
+    target = tmp_path_factory.mktemp("mistakes-site")
+    names = ["dt-good", *AUTHOR_MISTAKES]
+    pip_install_target([write_package(sources, name) for name in names], target)
     return target
 
 
@@ -69,6 +80,11 @@ class CLI:
 @pytest.fixture
 def cli(plugin_site: Path, tmp_path: Path) -> CLI:
     return CLI(plugin_site, tmp_path)
+
+
+@pytest.fixture
+def mistakes_cli(mistakes_site: Path, tmp_path: Path) -> CLI:
+    return CLI(mistakes_site, tmp_path)
 
 
 @pytest.fixture

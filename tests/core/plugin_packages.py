@@ -134,6 +134,57 @@ def dacapo_trainers_trainer_configs():
 """
 )
 
+MISNAMED_PLUGIN = (
+    LOGGING_MODULE
+    + """
+import attrs
+
+from dacapo_trainers import TrainerConfig, hookimpl
+
+
+@attrs.define(kw_only=True)
+class MixupTrainerConfig(TrainerConfig):
+    trainer_type = "x:y"
+
+
+@hookimpl
+def dacapo_trainers_trainer_configs():
+    return [MixupTrainerConfig]
+"""
+)
+
+HEAVY_PLUGIN = (
+    LOGGING_MODULE
+    + """
+import attrs
+import torch  # the mistake: a heavy import at the top of the entry-point module
+
+from dacapo_trainers import TrainerConfig, hookimpl
+
+
+@attrs.define(kw_only=True)
+class HeavyTrainerConfig(TrainerConfig):
+    trainer_type = "x:y"
+
+
+@hookimpl
+def dacapo_trainers_trainer_configs():
+    return [HeavyTrainerConfig]
+"""
+)
+
+BAD_SIGNATURE_PLUGIN = (
+    LOGGING_MODULE
+    + """
+from dacapo_trainers import hookimpl
+
+
+@hookimpl
+def dacapo_trainers_trainer_configs(registry):
+    return []
+"""
+)
+
 TENSOR_PLUGIN = (
     LOGGING_MODULE
     + '''
@@ -249,6 +300,9 @@ class TinyTrainer(Trainer):
                                          time=time.perf_counter() - started)
 '''
 
+#: Packages with a plugin author's mistakes; installed in their own site (see conftest).
+AUTHOR_MISTAKES = ("dt-misnamed", "dt-heavy", "dt-badsig")
+
 #: distribution -> (module, version, core requirement, entry-point names, plugin source)
 PACKAGES: dict[str, tuple[str, str, str, list[str], str]] = {
     "dt-good": (
@@ -269,6 +323,15 @@ PACKAGES: dict[str, tuple[str, str, str, list[str], str]] = {
     "dt-liar": ("dt_liar", "0.2.0", "dacapo-trainers", ["LiarTrainerConfig"], LIAR_PLUGIN),
     "dt-dup": ("dt_dup", "2.0.0", "dacapo-trainers", ["GoodTrainerConfig"], DUPLICATE_PLUGIN),
     "dt-tensor": ("dt_tensor", "0.5.0", "dacapo-trainers", ["TinyTrainerConfig"], TENSOR_PLUGIN),
+    "dt-misnamed": ("dt_misnamed", "0.1.0", "dacapo-trainers", ["MixupTrainer"], MISNAMED_PLUGIN),
+    "dt-heavy": ("dt_heavy", "0.1.0", "dacapo-trainers", ["HeavyTrainerConfig"], HEAVY_PLUGIN),
+    "dt-badsig": (
+        "dt_badsig",
+        "0.1.0",
+        "dacapo-trainers",
+        ["BadSignatureTrainerConfig"],
+        BAD_SIGNATURE_PLUGIN,
+    ),
     "dt-incompat": (
         "dt_incompat",
         "0.1.0",

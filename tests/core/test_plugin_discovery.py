@@ -22,9 +22,11 @@ def write_json(tmp_path: Path, data: object, name: str = "config.json") -> Path:
     return path
 
 
-def states(cli: CLI, *args: str, **env: str) -> dict[tuple[str, str], dict[str, str]]:
+def states(
+    cli: CLI, *args: str, status: int = 0, **env: str
+) -> dict[tuple[str, str], dict[str, str]]:
     result = cli("plugins", "--json", *args, **env)
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == status, result.stderr
     return {(r["type"], r["distribution"]): r for r in json.loads(result.stdout)}
 
 
@@ -58,7 +60,7 @@ def test_listing_never_imports_torch_or_plugins(cli: CLI) -> None:
 
 
 def test_check_marks_broken_plugins_with_their_error(cli: CLI) -> None:
-    listed = states(cli, "--check", DACAPO_TRAINERS_DISABLE="dt-dup")
+    listed = states(cli, "--check", status=1, DACAPO_TRAINERS_DISABLE="dt-dup")
     broken = listed[("BrokenTrainerConfig", "dt-broken")]
     assert broken["state"] == "broken"
     assert broken["error"] == "ImportError: needs libfoo, which is not installed"
@@ -205,3 +207,71 @@ def test_show_and_schema(good_cli: CLI) -> None:
         "oneOf": [{"$ref": "#/$defs/GoodAugmentConfig"}]
     }
     assert document["$defs"]["GoodAugmentConfig"]["properties"]["scale"]["default"] == 1.0
+
+
+# -- a plugin author's usual mistakes: each gets the fix, not a riddle ---------------------------
+
+
+def _trainer(type_name: str) -> dict[str, object]:
+    return {"__type__": type_name, "name": "t", "batch_size": 1, "learning_rate": 0.1}
+
+
+def test_check_exits_non_zero_and_names_the_entry_point_fix(mistakes_cli: CLI) -> None:
+    result = mistakes_cli("plugins", "--check")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    assert "rename the entry point 'MixupTrainer' to 'MixupTrainerConfig'" in result.stdout
+    assert "cannot be used: " in result.stderr and "MixupTrainer (broken)" in result.stderr
+
+
+def test_check_passes_where_nothing_is_wrong(good_cli: CLI) -> None:
+    result = good_cli("plugins", "--check")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "warning" not in result.stderr
+
+
+def test_validate_suggests_the_entry_point_fix(mistakes_cli: CLI, tmp_path: Path) -> None:
+    result = mistakes_cli("validate", str(write_json(tmp_path, _trainer("MixupTrainerConfig"))))
+    assert result.returncode == 2
+    assert "unknown trainer type 'MixupTrainerConfig'" in result.stderr
+    assert "declares it as entry point 'MixupTrainer'" in result.stderr
+    assert "rename the entry point to 'MixupTrainerConfig'" in result.stderr
+    assert "did you mean 'MixupTrainer'" not in result.stderr
+
+
+def test_check_reports_a_heavy_import_on_selection(mistakes_cli: CLI) -> None:
+    result = mistakes_cli("plugins", "--check")
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1, result.stderr
+    assert "'HeavyTrainerConfig' (dt-heavy 0.1.0) imports torch" in warnings[0]
+    assert "dt_heavy/plugin.py" in warnings[0] and "import torch" in warnings[0]
+
+
+def test_a_bad_hook_signature_keeps_pluggys_whole_message(
+    mistakes_cli: CLI, tmp_path: Path
+) -> None:
+    config = _trainer("BadSignatureTrainerConfig")
+    result = mistakes_cli("validate", str(write_json(tmp_path, config)))
+    assert result.returncode == 2
+    assert "dt-badsig 0.1.0 is broken" in result.stderr
+    # pluggy's fault, not only its first line ("Plugin ... for hook ...")
+    assert "registry" in result.stderr and "hookspec" in result.stderr
+
+
+def test_a_runtime_plugin_error_keeps_the_object_and_the_fault() -> None:
+    import pytest
+
+    from dacapo_trainers import PluginLoadError, Registry, hookimpl
+
+    class WrongSignature:
+        @hookimpl
+        def dacapo_trainers_trainer_configs(self, unexpected: object) -> list[type]:
+            return []
+
+    plugin = WrongSignature()
+    with pytest.raises(PluginLoadError) as caught:
+        Registry.isolated(plugin)
+    assert caught.value.plugin is plugin
+    message = str(caught.value)
+    assert "WrongSignature object" in message  # a readable plugin name, not an id
+    assert "unexpected" in message and "hookspec" in message

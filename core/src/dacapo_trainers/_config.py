@@ -19,12 +19,6 @@ if TYPE_CHECKING:
     from ._protocols import Dataset, Model, Task
 
 
-def help_text(config_class: type, field_name: str) -> str:
-    """The ``help_text`` metadata of a config field ("" when it has none)."""
-    field = attrs.fields_dict(config_class)[field_name]
-    return str(field.metadata.get("help_text", ""))
-
-
 @attrs.define(kw_only=True)
 class TaggedConfig:
     """Base of every config that a ``"__type__"`` tag selects.

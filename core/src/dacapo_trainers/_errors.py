@@ -63,10 +63,14 @@ class ConfigError(DacapoTrainersError):
 
 
 class PluginError(DacapoTrainersError):
-    """A plugin cannot be used. ``record`` describes it when known."""
+    """A plugin cannot be used. ``record`` describes it when known; ``plugin`` is the plugin
+    object (module or instance) when it was loaded or given."""
 
-    def __init__(self, message: str, record: PluginRecord | None = None) -> None:
+    def __init__(
+        self, message: str, record: PluginRecord | None = None, plugin: object = None
+    ) -> None:
         self.record = record
+        self.plugin = plugin
         super().__init__(message)
 
 

@@ -58,8 +58,20 @@ _PROVIDER_HOOKS = ("dacapo_trainers_trainer_configs", "dacapo_trainers_component
 
 
 def _one_line(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__
+    lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
+    if isinstance(error, pluggy.PluginValidationError):
+        # pluggy's first line only names plugin and hook; the fault is on the lines after it
+        text = "; ".join(lines)
+    else:
+        text = lines[0] if lines else ""
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+def _plugin_name(plugin: Any) -> str:
+    """A readable pluggy name for a plugin registered at run time (a module or an object)."""
+    if isinstance(plugin, type) or hasattr(plugin, "__file__"):
+        return str(getattr(plugin, "__name__", repr(plugin)))
+    return f"{type(plugin).__module__}.{type(plugin).__qualname__} object"
 
 
 class Registry:
@@ -89,6 +101,8 @@ class Registry:
             self._records[(record.type_name, record.distribution)] = record
         self._types: dict[str, type[TaggedConfig]] = {}
         self._load_errors: dict[str, BaseException] = {}
+        #: The type names each loaded entry point's plugin returned (for misnaming advice).
+        self._provided: dict[tuple[str, str | None], frozenset[str]] = {}
         self.plugin_manager = pluggy.PluginManager(hookspecs.PROJECT_NAME)
         self.plugin_manager.add_hookspecs(hookspecs)
 
@@ -211,6 +225,7 @@ class Registry:
             raise self._mark_broken(record, error, "importing entry point") from error
         provided = self._call_provider_hooks(plugin, record)
         by_name = {cls.type_name(): cls for cls in provided}
+        self._provided[(record.type_name, record.distribution)] = frozenset(by_name)
         declared = [
             r
             for r in self._records.values()
@@ -218,12 +233,24 @@ class Registry:
         ]
         if record.type_name not in by_name:
             names = ", ".join(sorted(by_name)) or "nothing"
+            undeclared = sorted(set(by_name) - {r.type_name for r in declared})
+            if len(undeclared) == 1:  # the entry point misspells the one class left over
+                fix = (
+                    f"the type name is the class name: rename the entry point "
+                    f"{record.type_name!r} to {undeclared[0]!r} in [project.entry-points."
+                    f"dacapo_trainers] of {record.distribution}'s pyproject.toml, and reinstall it"
+                )
+            else:
+                fix = (
+                    f"return the class {record.type_name} from one of them, or remove the "
+                    "entry point"
+                )
             contract_error = PluginContractError(
                 f"plugin {record.label} declares entry point {record.type_name!r} = "
                 f"{record.target!r}, but its hooks {' and '.join(_PROVIDER_HOOKS)} returned "
-                f"{names}; return the class {record.type_name} from one of them, or remove the "
-                "entry point",
+                f"{names}; {fix}",
                 record,
+                plugin,
             )
             self._set_state(record, PluginState.BROKEN, str(contract_error))
             raise contract_error
@@ -237,8 +264,9 @@ class Registry:
         newly_registered = not manager.is_registered(plugin)
         try:
             if newly_registered:
-                name = f"{record.distribution}:{record.target}" if record else None
-                manager.register(plugin, name=name)
+                name = f"{record.distribution}:{record.target}" if record else _plugin_name(plugin)
+                # a name already taken: pluggy names the plugin by its id instead
+                manager.register(plugin, name=None if manager.has_plugin(name) else name)
             others = [p for p in manager.get_plugins() if p is not plugin]
             provided: list[type[Any]] = []
             for hook_name in _PROVIDER_HOOKS:
@@ -250,9 +278,10 @@ class Registry:
                 manager.unregister(plugin)  # never leave a half-registered plugin behind
             if record is None:
                 raise PluginLoadError(
-                    f"plugin {plugin!r} could not be registered: {_one_line(error)}"
+                    f"plugin {plugin!r} could not be registered: {_one_line(error)}",
+                    plugin=plugin,
                 ) from error
-            raise self._mark_broken(record, error, "calling its hooks") from error
+            raise self._mark_broken(record, error, "calling its hooks", plugin) from error
         wrong = [
             obj for obj in provided if not (isinstance(obj, type) and issubclass(obj, TaggedConfig))
         ]
@@ -264,11 +293,11 @@ class Registry:
             )
             if record is not None:
                 self._set_state(record, PluginState.BROKEN, message)
-            raise PluginContractError(message, record)
+            raise PluginContractError(message, record, plugin)
         return provided
 
     def _mark_broken(
-        self, record: PluginRecord, error: BaseException, phase: str
+        self, record: PluginRecord, error: BaseException, phase: str, plugin: object = None
     ) -> PluginLoadError:
         one_line = _one_line(error)
         for other in list(self._records.values()):
@@ -280,6 +309,7 @@ class Registry:
             f"Other plugins are unaffected. Fix or reinstall {record.distribution}, or disable it "
             f"with {DISABLE_ENV}={record.distribution}",
             self._records[(record.type_name, record.distribution)],
+            plugin,
         )
 
     def _set_state(self, record: PluginRecord, state: PluginState, error: str) -> None:
@@ -313,6 +343,15 @@ class Registry:
         first_party = {name for names in FIRST_PARTY_TYPES.values() for name in names}
         message = f"unknown {kind} type {type_name!r}"
         close = difflib.get_close_matches(type_name, sorted({*installed, *first_party}), 1, 0.75)
+        misnamed = self._misnamed_entry_point(type_name)
+        if misnamed is not None:
+            message += (
+                f"; {misnamed.label} provides a class named {type_name!r} but declares it as "
+                f"entry point {misnamed.type_name!r}: the type name is the class name, so rename "
+                f"the entry point to {type_name!r} in [project.entry-points.dacapo_trainers] of "
+                f"{misnamed.distribution}'s pyproject.toml and reinstall it"
+            )
+            return UnknownTypeError(message, type_name)
         if close:
             message += f" (did you mean {close[0]!r}?)"
         wanted = type_name if type_name in first_party else (close[0] if close else None)
@@ -322,9 +361,22 @@ class Registry:
         message += f"; installed: {', '.join(installed) if installed else 'none'}"
         return UnknownTypeError(message, type_name)
 
+    def _misnamed_entry_point(self, type_name: str) -> PluginRecord | None:
+        """The record of an entry point whose plugin provides ``type_name`` under another name.
 
-def _is_config_class(obj: object) -> bool:
-    return isinstance(obj, type) and issubclass(obj, TaggedConfig)
+        Only plugins whose entry-point names are close to ``type_name`` are loaded (this runs
+        on an error path).
+        """
+        names = sorted({key[0] for key in self._records})
+        for name in difflib.get_close_matches(type_name, names, n=3, cutoff=0.6):
+            for record in [r for r in self._records.values() if r.type_name == name]:
+                key = (record.type_name, record.distribution)
+                if record.state is PluginState.OK and name not in self._types:
+                    with contextlib.suppress(PluginError):
+                        self._load(record)
+                if type_name in self._provided.get(key, ()):
+                    return self._records[key]
+        return None
 
 
 def _qualname(cls: type) -> str:

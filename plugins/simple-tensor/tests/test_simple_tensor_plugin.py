@@ -3,6 +3,7 @@ from __future__ import annotations
 import importlib.metadata
 import subprocess
 import sys
+from pathlib import Path
 
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
@@ -45,3 +46,12 @@ def test_all_is_sorted_and_complete() -> None:
     assert exported == sorted(exported)
     for name in exported:
         assert getattr(dacapo_trainers_simple_tensor, name) is not None
+
+
+def test_the_cores_demo_settings_are_valid_for_this_trainer(tmp_path: Path) -> None:
+    """The core's demo names fields of this plugin's config: they must exist and validate."""
+    from dacapo_trainers import RunConfig, structure_config
+    from dacapo_trainers._demo import demo_run_data  # the core's knowledge of this plugin
+
+    run = structure_config(demo_run_data("SimpleTensorTrainerConfig", 10, tmp_path), RunConfig)
+    assert type(run.trainer_config).__name__ == "SimpleTensorTrainerConfig"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from typing import Any
 
 from .._discovery import PluginRecord, PluginState
@@ -15,21 +16,27 @@ def register(subparsers: Any) -> None:
         help="list installed trainer and config types",
         description="List every installed config type with its distribution, version and "
         "status (ok, broken, disabled, incompatible, duplicate). Reads package metadata only: "
-        "no plugin and no torch is imported, unless --check is given.",
+        "no plugin and no torch is imported, unless --check is given. With --check, exits 1 "
+        "when a type is broken, incompatible or duplicated, and warns about plugins whose "
+        "selection imports a heavy module (torch, gunpowder, ...).",
     )
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.add_argument(
         "--check",
         action="store_true",
-        help="also import every plugin to find broken ones (imports their modules)",
+        help="also import every plugin to find broken ones and slow imports (exit 1 on problems)",
     )
     parser.set_defaults(run=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    from .._registry import Registry
+#: States that ``--check`` reports as problems (disabled is the user's own choice).
+_PROBLEMS = (PluginState.BROKEN, PluginState.INCOMPATIBLE, PluginState.DUPLICATE)
 
-    registry = Registry()
+
+def run(args: argparse.Namespace) -> int:
+    from .._registry import default_registry
+
+    registry = default_registry()
     if args.check:
         registry.load_all()
     records = registry.records()
@@ -37,7 +44,41 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps([record.as_dict() for record in records], indent=2))
     else:
         print(_table(records))
+    if not args.check:
+        return 0
+    for warning in _heavy_import_warnings(records):
+        print(f"warning: {warning}", file=sys.stderr)
+    problems = [record for record in records if record.state in _PROBLEMS]
+    if problems:
+        names = ", ".join(f"{r.type_name} ({r.state.value})" for r in problems)
+        print(f"{len(problems)} type(s) cannot be used: {names}", file=sys.stderr)
+        return 1
     return 0
+
+
+def _heavy_import_warnings(records: list[PluginRecord]) -> list[str]:
+    """One warning per plugin module whose selection imports a heavy module (in a child)."""
+    from .._import_probe import ProbeError, heavy_imports
+
+    warnings = []
+    probed: set[tuple[str | None, str]] = set()
+    for record in records:
+        key = (record.distribution, record.target)
+        if record.state is not PluginState.OK or record.is_builtin or key in probed:
+            continue
+        probed.add(key)
+        try:
+            found = heavy_imports(record.type_name)
+        except ProbeError:
+            continue  # the load itself failed: already reported as broken
+        for module, frames in sorted(found.items()):
+            where = frames[-1] if frames else record.target
+            warnings.append(
+                f"selecting {record.type_name!r} ({record.label}) imports {module}, at {where}; "
+                "validate and plugins wait for it. Import it only in the trainer's module "
+                "(set trainer_type to a 'package.module:Class' string) or inside functions"
+            )
+    return warnings
 
 
 def _status(record: PluginRecord) -> str:

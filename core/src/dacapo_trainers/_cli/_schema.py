@@ -21,11 +21,11 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .._registry import Registry
+    from .._registry import default_registry
     from .._run_config import RunConfig
     from .._schema import json_schema
 
-    registry = Registry()
+    registry = default_registry()
     cls = RunConfig if args.type == RUN else registry.get(args.type)
     registry.load_all()
     print(json.dumps(json_schema(cls, registry), indent=2))

@@ -23,9 +23,9 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .._registry import Registry
+    from .._registry import default_registry
 
-    registry = Registry()
+    registry = default_registry()
     cls = registry.get(args.type)
     record = next((r for r in registry.records() if r.type_name == args.type), None)
     print(f"{cls.type_name()}  ({record.label if record else 'registered at run time'})")

@@ -19,6 +19,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
+from .. import _import_probe
 from .._config import ArchitectureConfig, DatasetConfig, TaskConfig, TrainerConfig
 from .._converter import ConfigConverter, structure_config, unstructure_config
 from .._discovery import CORE_DISTRIBUTION, ENTRY_POINT_GROUP, PluginState, core_version
@@ -26,7 +27,7 @@ from .._errors import ConfigError
 from .._registry import Registry, default_registry
 from .._trainer import Trainer
 from .._zarr_io import ZarrContainer
-from . import _checks, _imports, _problem
+from . import _checks, _problem
 from ._round_trip import config_data, round_trip_problem
 
 if TYPE_CHECKING:
@@ -106,7 +107,7 @@ class TrainerConformance:
     #: The torch device the checks train on.
     device: ClassVar[str] = "cpu"
     #: Modules that selecting the type and validating a config must not import.
-    heavy_modules: ClassVar[tuple[str, ...]] = ("torch", "gunpowder", "tensorflow", "jax")
+    heavy_modules: ClassVar[tuple[str, ...]] = _import_probe.HEAVY_MODULES
     #: torch's intra-op threads during each check (restored after it); None leaves them. One
     #: thread is fastest for the tiny toy model and keeps parallel CI jobs from oversubscribing.
     torch_threads: ClassVar[int | None] = 1
@@ -207,8 +208,8 @@ class TrainerConformance:
         name = type(trainer_config).type_name()
         data = unstructure_config(trainer_config)
         try:
-            found = _imports.heavy_imports(name, data, self.heavy_modules)
-        except _imports.ProbeError as error:
+            found = _import_probe.heavy_imports(name, data, self.heavy_modules)
+        except _import_probe.ProbeError as error:
             _fail(
                 f"selecting {name!r} and structuring the config in a fresh interpreter "
                 f"failed:\n{error}"

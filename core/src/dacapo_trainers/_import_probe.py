@@ -1,4 +1,8 @@
-"""Which heavy modules selecting and validating a config imports, found in a fresh interpreter."""
+"""Which heavy modules selecting a type (and validating a config) imports, in a fresh interpreter.
+
+Used by ``dacapo-trainers plugins --check`` and by the conformance kit: a plugin's entry-point
+module that imports torch at top level makes ``validate`` and ``plugins`` seconds slower.
+"""
 
 from __future__ import annotations
 
@@ -39,17 +43,28 @@ from dacapo_trainers import Registry, TaggedConfig, structure_config
 
 registry = Registry()
 registry.get(type_name)
-structure_config(json.loads(sys.stdin.read()), TaggedConfig, registry=registry)
+data = json.loads(sys.stdin.read())
+if data is not None:
+    structure_config(data, TaggedConfig, registry=registry)
 print("DACAPO-PROBE " + json.dumps(first))
 """
+
+
+#: Modules whose import costs seconds: selecting a type or validating a config must not import
+#: them (only building and running a trainer may).
+HEAVY_MODULES: tuple[str, ...] = ("torch", "gunpowder", "tensorflow", "jax")
 
 
 class ProbeError(Exception):
     """The child interpreter could not select or structure the config."""
 
 
-def heavy_imports(type_name: str, data: Any, heavy: Sequence[str]) -> dict[str, list[str]]:
+def heavy_imports(
+    type_name: str, data: Any = None, heavy: Sequence[str] = HEAVY_MODULES
+) -> dict[str, list[str]]:
     """Heavy modules (of ``heavy``) imported by selecting ``type_name`` and structuring ``data``.
+
+    ``data`` None: selecting the type only (loading its plugin).
 
     Maps each one to the frames that imported it, outermost first (the last is the import
     statement). Runs in a fresh interpreter with this one's ``sys.path``.
