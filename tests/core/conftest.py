@@ -11,42 +11,36 @@ import pytest
 from plugin_packages import AUTHOR_MISTAKES, PACKAGES, pip_install_target, write_package
 
 
-@pytest.fixture(scope="session")
-def plugin_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A folder where every throwaway plugin is pip-installed (PYTHONPATH-style)."""
-    sources = tmp_path_factory.mktemp("plugin-sources")
-    target = tmp_path_factory.mktemp("plugin-site")
-    names = [name for name in PACKAGES if name not in AUTHOR_MISTAKES]
+def _site(factory: pytest.TempPathFactory, label: str, names: list[str]) -> Path:
+    """A folder where the throwaway plugins ``names`` are pip-installed (PYTHONPATH-style)."""
+    sources = factory.mktemp(f"{label}-sources")
+    target = factory.mktemp(f"{label}-site")
     pip_install_target([write_package(sources, name) for name in names], target)
     return target
+
+
+@pytest.fixture(scope="session")
+def plugin_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Every throwaway plugin but the author-mistake ones."""
+    return _site(tmp_path_factory, "plugin", [n for n in PACKAGES if n not in AUTHOR_MISTAKES])
 
 
 @pytest.fixture(scope="session")
 def mistakes_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A folder with the good plugin and the plugins of a plugin author's usual mistakes."""
-    sources = tmp_path_factory.mktemp("mistakes-sources")
-    target = tmp_path_factory.mktemp("mistakes-site")
-    names = ["dt-good", *AUTHOR_MISTAKES]
-    pip_install_target([write_package(sources, name) for name in names], target)
-    return target
+    """The good plugin and the plugins of a plugin author's usual mistakes."""
+    return _site(tmp_path_factory, "mistakes", ["dt-good", *AUTHOR_MISTAKES])
 
 
 @pytest.fixture(scope="session")
 def tensor_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A folder with only the tiny real trainer plugin (dt-tensor) installed."""
-    sources = tmp_path_factory.mktemp("tensor-sources")
-    target = tmp_path_factory.mktemp("tensor-site")
-    pip_install_target([write_package(sources, "dt-tensor")], target)
-    return target
+    """Only the tiny real trainer plugin (dt-tensor)."""
+    return _site(tmp_path_factory, "tensor", ["dt-tensor"])
 
 
 @pytest.fixture(scope="session")
 def good_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A folder with only the good throwaway plugin installed."""
-    sources = tmp_path_factory.mktemp("good-sources")
-    target = tmp_path_factory.mktemp("good-site")
-    pip_install_target([write_package(sources, "dt-good")], target)
-    return target
+    """Only the good throwaway plugin."""
+    return _site(tmp_path_factory, "good", ["dt-good"])
 
 
 class CLI:
