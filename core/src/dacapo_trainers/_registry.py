@@ -19,6 +19,7 @@ import pluggy
 
 from . import hookspecs
 from ._config import TaggedConfig
+from ._config_rules import trainer_type_problem
 from ._discovery import (
     DISABLE_AUTOLOAD_ENV,
     DISABLE_ENV,
@@ -285,12 +286,17 @@ class Registry:
         wrong = [
             obj for obj in provided if not (isinstance(obj, type) and issubclass(obj, TaggedConfig))
         ]
+        where = record.label if record else repr(plugin)
+        message = None
         if wrong:
-            where = record.label if record else repr(plugin)
             message = (
                 f"plugin {where} returned {wrong[0]!r} from a provider hook; provider hooks "
                 "must return subclasses of dacapo_trainers.TaggedConfig (e.g. TrainerConfig)"
             )
+        for cls in provided:
+            if message is None and "trainer_type" in attrs.fields_dict(cls):
+                message = f"plugin {where}: {trainer_type_problem(cls)}"
+        if message is not None:
             if record is not None:
                 self._set_state(record, PluginState.BROKEN, message)
             raise PluginContractError(message, record, plugin)

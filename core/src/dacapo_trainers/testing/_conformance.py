@@ -21,6 +21,7 @@ from packaging.version import Version
 
 from .. import _import_probe
 from .._config import ArchitectureConfig, DatasetConfig, TaskConfig, TrainerConfig
+from .._config_rules import config_class_problems
 from .._converter import ConfigConverter, structure_config, unstructure_config
 from .._discovery import CORE_DISTRIBUTION, ENTRY_POINT_GROUP, PluginState, core_version
 from .._errors import ConfigError
@@ -274,6 +275,21 @@ class TrainerConformance:
         problem = round_trip_problem(trainer_config)
         if problem is not None:
             _fail(problem)
+
+    def test_config_classes_follow_the_field_rules(self, trainer_config: TrainerConfig) -> None:
+        """Every config class of the plugin declares its fields so that the config layer sees
+        them: annotated, ``trainer_type`` a ``ClassVar``, no shared mutable defaults."""
+        package = type(trainer_config).__module__.partition(".")[0]
+        classes = [type(trainer_config)] + [
+            cls
+            for cls in default_registry().load_all().values()
+            if cls.__module__.partition(".")[0] == package and cls is not type(trainer_config)
+        ]
+        problems = [problem for cls in classes for problem in config_class_problems(cls)]
+        if problems:
+            _fail(
+                "\n".join(problems) + "\n(see 'Writing a config class' in the dacapo-trainers docs)"
+            )
 
     def test_every_config_value_round_trips(self, trainer_config: TrainerConfig) -> None:
         """Every value the config type accepts survives JSON (a run using it can resume).
