@@ -74,10 +74,15 @@ def tests_zarr3(session: nox.Session) -> None:
     session.run("pytest", "tests/core", *session.posargs)
 
 
+#: zarr 2 and zarr 3 for the plugins that allow both (gunpowder 1.4 on Python 3.11 needs zarr 2).
+ZARR_VERSIONS = {"2": "zarr>=2.18,<3", "3": "zarr>=3"}
+
+
 @nox.session(name="tests-simple-tensor", python="3.11")
-def tests_simple_tensor(session: nox.Session) -> None:
-    """Core + the simple-tensor plugin alone."""
-    install(session, CORE, *existing_plugins("simple-tensor"), *TEST_TOOLS)
+@nox.parametrize("zarr", list(ZARR_VERSIONS))
+def tests_simple_tensor(session: nox.Session, zarr: str) -> None:
+    """Core + the simple-tensor plugin alone, with zarr 2 and with zarr 3."""
+    install(session, CORE, *existing_plugins("simple-tensor"), ZARR_VERSIONS[zarr], *TEST_TOOLS)
     session.run("pytest", "plugins/simple-tensor/tests", *session.posargs)
 
 
@@ -89,10 +94,11 @@ def tests_gunpowder(session: nox.Session) -> None:
 
 
 @nox.session(name="tests-distributed", python="3.11")
-def tests_distributed(session: nox.Session) -> None:
+@nox.parametrize("zarr", list(ZARR_VERSIONS))
+def tests_distributed(session: nox.Session, zarr: str) -> None:
     """Core + the distributed plugin + simple-tensor (its inner trainer in the tests)."""
     plugins = existing_plugins("distributed", "simple-tensor")
-    install(session, CORE, *plugins, *TEST_TOOLS)
+    install(session, CORE, *plugins, ZARR_VERSIONS[zarr], *TEST_TOOLS)
     session.run("pytest", "plugins/distributed/tests", *session.posargs)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import multiprocessing
 import os
+import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -127,8 +128,36 @@ def thread_idents() -> set[int]:
 
 
 def leftover_threads(before: set[int]) -> list[threading.Thread]:
-    """Live threads that were not running when ``before`` was taken."""
-    return [t for t in threading.enumerate() if t.is_alive() and t.ident not in before]
+    """Live threads that were not running when ``before`` was taken.
+
+    Threads of libraries' process-wide pools are not counted (see :func:`library_threads`):
+    they outlive every trainer whoever first used the library, and a trainer cannot stop them.
+    """
+    shared = library_threads()
+    return [
+        t
+        for t in threading.enumerate()
+        if t.is_alive() and t.ident not in before and t.ident not in shared
+    ]
+
+
+def library_threads() -> set[int]:
+    """Identifiers of threads that belong to libraries' process-wide pools.
+
+    zarr 3 runs every read and write on one event loop in a ``zarr_io`` thread, whose default
+    executor (``asyncio_N`` threads) and zarr's own executor grow on demand and live until the
+    interpreter exits. They are found through zarr's module state (never imported here), so a
+    thread the trainer itself starts, whatever its name, is still counted.
+    """
+    sync = sys.modules.get("zarr.core.sync")
+    if sync is None:
+        return set()
+    threads: list[Any] = list(getattr(sync, "iothread", None) or [])
+    executors = [getattr(sync, "_executor", None)]
+    executors += [getattr(loop, "_default_executor", None) for loop in getattr(sync, "loop", [])]
+    for executor in executors:
+        threads.extend(getattr(executor, "_threads", ()) or ())
+    return {t.ident for t in threads if isinstance(t, threading.Thread) and t.ident is not None}
 
 
 def child_processes() -> dict[int, str]:
