@@ -31,6 +31,38 @@ def test_names(name: str, module: str, trainer: str, config: str) -> None:
 
 
 @pytest.mark.parametrize(
+    ("type_name", "trainer"),
+    [
+        ("LsdConfig", "LsdTrainer"),
+        ("LsdTrainerConfig", "LsdTrainer"),
+        ("Affinities3dConfig", "Affinities3dTrainer"),
+        ("XConfig", "XTrainer"),
+    ],
+)
+def test_a_chosen_type_name_names_the_config_and_trainer(type_name: str, trainer: str) -> None:
+    names = PluginNames.from_name("my-trainer", type_name)
+    assert names == PluginNames("my-trainer", "my_trainer", trainer, type_name)
+
+
+@pytest.mark.parametrize(
+    ("name", "type_name", "advice"),
+    [
+        ("my-trainer", "lsdConfig", "invalid type name 'lsdConfig': use a CamelCase"),
+        ("my-trainer", "Lsd", "ending in Config"),
+        ("my-trainer", "Config", "invalid type name 'Config'"),
+        ("my-trainer", "Lsd_Config", "letters and digits only"),
+        ("my-trainer", "BatchTrainerConfig", "'BatchTrainer' would shadow dacapo_trainers"),
+        ("my-trainer", "TrainerConfig", "choose another --type-name"),
+        ("batch", None, "choose another plugin name (or a --type-name)"),
+    ],
+)
+def test_bad_type_names_are_refused(name: str, type_name: str | None, advice: str) -> None:
+    with pytest.raises(ScaffoldError) as caught:
+        PluginNames.from_name(name, type_name)
+    assert advice in str(caught.value)
+
+
+@pytest.mark.parametrize(
     ("name", "advice"),
     [
         ("My Trainer", "use lowercase letters, digits and single hyphens"),
@@ -78,6 +110,23 @@ def test_cli_refuses_a_taken_type_name(tmp_path: Path, capsys: pytest.CaptureFix
     assert "the type name 'SimpleTensorTrainerConfig' is already provided by" in err
 
 
+def test_cli_refuses_a_taken_chosen_type_name(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    arguments = ["new-plugin", "mine", "--type-name", "GunpowderTrainerConfig"]
+    assert main([*arguments, "--dir", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err
+    assert "the type name 'GunpowderTrainerConfig' is already provided by" in err
+    assert "--type-name" in err
+    assert not (tmp_path / "x").exists()
+
+
+def test_cli_refuses_a_bad_type_name(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    arguments = ["new-plugin", "mine", "--type-name", "mine", "--dir", str(tmp_path / "x")]
+    assert main(arguments) == 2
+    assert capsys.readouterr().err.startswith("error: invalid type name 'mine'")
+
+
 def test_cli_refuses_a_folder_in_the_way(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -95,6 +144,30 @@ def test_cli_writes_the_package(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert out.startswith(f"wrote my-trainer (10 files) to {destination}:")
     assert "pip install -e '.[test]'" in out
     assert (destination / "src" / "my_trainer" / "trainer.py").exists()
+
+
+def test_cli_writes_the_chosen_type_name_everywhere(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    destination = tmp_path / "pkg"
+    arguments = ["new-plugin", "my-trainer", "--type-name", "LsdConfig", "--dir", str(destination)]
+    assert main(arguments) == 0
+    assert "lists LsdConfig" in capsys.readouterr().out
+    texts = {
+        str(path.relative_to(destination)): path.read_text()
+        for path in destination.rglob("*")
+        if path.is_file()
+    }
+    assert not [name for name, text in texts.items() if "MyTrainer" in text]
+    project = tomllib.loads(texts["pyproject.toml"])
+    assert project["project"]["entry-points"]["dacapo_trainers"] == {
+        "LsdConfig": "my_trainer.plugin"
+    }
+    assert "class LsdConfig(BatchTrainerConfig):" in texts["src/my_trainer/config.py"]
+    assert '"my_trainer.trainer:LsdTrainer"' in texts["src/my_trainer/config.py"]
+    assert "class LsdTrainer(BatchTrainer):" in texts["src/my_trainer/trainer.py"]
+    assert "class TestLsdTrainerConformance(" in texts["tests/test_my_trainer_conformance.py"]
+    assert "__type__: LsdConfig" in texts["README.md"]
 
 
 def test_the_package_is_complete(tmp_path: Path) -> None:
@@ -139,10 +212,13 @@ def test_an_empty_destination_folder_is_fine(tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """A generated plugin pip-installed into a folder: (package source, site folder)."""
+    """A generated plugin, with a chosen type name, pip-installed into a folder.
+
+    Returns (package source, site folder).
+    """
     root = tmp_path_factory.mktemp("scaffold")
     source = root / "scaffolded-trainer"
-    write_plugin("scaffolded-trainer", source)
+    write_plugin("scaffolded-trainer", source, type_name="ScaffoldedLsdConfig")
     site = root / "site"
     pip_install_target([source], site)
     return source, site
@@ -162,10 +238,10 @@ def test_the_installed_plugin_is_listed(installed: tuple[Path, Path]) -> None:
     result = run(site, "-m", "dacapo_trainers", "plugins", "--json")
     assert result.returncode == 0, result.stderr
     records = {r["type"]: r for r in json.loads(result.stdout)}
-    record = records["ScaffoldedTrainerConfig"]
+    record = records["ScaffoldedLsdConfig"]
     assert (record["distribution"], record["state"]) == ("scaffolded-trainer", "ok")
     table = run(site, "-m", "dacapo_trainers", "plugins").stdout
-    assert "ScaffoldedTrainerConfig" in table
+    assert "ScaffoldedLsdConfig" in table
 
 
 @pytest.mark.slow
@@ -173,7 +249,7 @@ def test_the_installed_plugin_is_shown_without_torch(installed: tuple[Path, Path
     _, site = installed
     code = (
         "import sys; from dacapo_trainers._cli import main; "
-        "status = main(['show', 'ScaffoldedTrainerConfig']); "
+        "status = main(['show', 'ScaffoldedLsdConfig']); "
         "assert 'torch' not in sys.modules, 'torch imported'; sys.exit(status)"
     )
     result = run(site, "-c", code)

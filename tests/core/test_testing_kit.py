@@ -343,7 +343,7 @@ class SkippingTrainer(KitProbeTrainer):
 
 
 class StuckTrainer(KitProbeTrainer):
-    def create_optimizer(self, model):
+    def build_optimizer(self, model):
         return torch.optim.SGD(model.parameters(), lr=0.0)
 
 
@@ -479,8 +479,8 @@ EXPECTED_FAILURES = {
         "after `with trainer:` raised while iterate() was suspended, LeakyTrainer left thread"
     ),
     "TestSilentSnapshot::test_writes_snapshots": (
-        "SilentSnapshotTrainer wrote snapshots (0/prediction, ...) but did not report them; "
-        "call self.report_snapshot(iteration, snapshot_container)"
+        "SilentSnapshotTrainer wrote snapshots (0/volumes/gradients, ...) but did not report "
+        "them; call self.report_snapshot(iteration, snapshot_container)"
     ),
     "TestTensorLoss::test_iterate_yields_consecutive_stats": (
         "TensorLossTrainer.iterate(): the loss of iteration 0 is torch.Tensor; it must be a "

@@ -4,6 +4,9 @@ Importing this package imports neither torch, nor gunpowder, nor any plugin.
 """
 
 from ._arrays import InMemoryArray, normalize_raw
+from ._batch import Batch, BatchGeometry
+from ._batch_config import BatchTrainerConfig
+from ._batch_trainer import BatchTrainer
 from ._config import ArchitectureConfig, DatasetConfig, TaggedConfig, TaskConfig, TrainerConfig
 from ._converter import ConfigConverter, structure_config, unstructure_config
 from ._discovery import ENTRY_POINT_GROUP, PluginRecord, PluginState
@@ -39,6 +42,10 @@ __version__ = "0.1.0"
 __all__ = [
     "ArchitectureConfig",
     "Array",
+    "Batch",
+    "BatchGeometry",
+    "BatchTrainer",
+    "BatchTrainerConfig",
     "CannotTrainError",
     "ConfigConverter",
     "ConfigError",

@@ -19,15 +19,32 @@ SnapshotListener = Callable[[int, "LocalContainerIdentifier"], None]
 class Trainer(abc.ABC):
     """Base class of every trainer; DaCapo's ``Trainer`` API.
 
+    Subclass it for full control of the training loop; a trainer that trains one batch per
+    iteration subclasses :class:`~dacapo_trainers.BatchTrainer` instead and writes only how it
+    makes batches.
+
     Life cycle, as the training driver runs it::
 
         trainer = config.build_trainer()          # Trainer(config)
+        trainer.seed = run.seed                   # before anything draws random numbers
         reason = trainer.cannot_train_reason(datasets)   # None: fine
         optimizer = trainer.create_optimizer(model)
         trainer.build_batch_provider(datasets, model, task, snapshot_container)
+        trainer.load_state_dict(state)            # resuming only: the checkpoint's state,
+        trainer.iteration = saved_iteration       # after create_optimizer and the provider
         with trainer:                              # owns workers until __exit__
             for stats in trainer.iterate(n, model, optimizer, device):
                 ...                                # stats.iteration == trainer.iteration - 1
+
+    Attributes the driver sets and a trainer reads:
+
+    * ``seed`` (``int | None``): the seed of the trainer's own randomness (crops,
+      augmentations), set to the run's ``seed`` before :meth:`create_optimizer` and
+      :meth:`build_batch_provider`. Exact resume depends on it: a trainer draws its random
+      choices from generators seeded with it and saves their state in :meth:`state_dict`.
+      None (a trainer built outside the driver) means "draw a seed from torch's global
+      generator".
+    * ``iteration`` (``int``): the number of iterations completed; set on resume.
 
     Invariants a trainer keeps:
 
@@ -41,20 +58,27 @@ class Trainer(abc.ABC):
 
     A trainer that needs state beyond ``iteration`` to resume exactly (e.g. a learning-rate
     scheduler, its own random generators) exposes it through :meth:`state_dict` and
-    :meth:`load_state_dict`; the driver stores it in every checkpoint.
+    :meth:`load_state_dict`; the driver stores it in every checkpoint and, on resume, calls
+    :meth:`load_state_dict` after :meth:`create_optimizer` and :meth:`build_batch_provider`.
     """
 
+    #: The number of iterations completed (set by the driver when it resumes).
     iteration: int
+    #: The number of samples in one batch (from the config).
     batch_size: int
+    #: The (initial) learning rate (from the config).
     learning_rate: float
+    #: The seed of the trainer's own randomness, set by the driver to the run's ``seed``
+    #: before :meth:`create_optimizer` and :meth:`build_batch_provider`; None: draw one from
+    #: torch's global generator. Exact resume depends on it.
+    seed: int | None
 
     def __init__(self, trainer_config: TrainerConfig) -> None:
         self.trainer_config = trainer_config
         self.iteration = 0
         self.batch_size = trainer_config.batch_size
         self.learning_rate = trainer_config.learning_rate
-        # Set by the driver before build_batch_provider(); None means "draw from global RNG".
-        self.seed: int | None = None
+        self.seed = None
         self._snapshot_listeners: list[SnapshotListener] = []
 
     # -- DaCapo's API ------------------------------------------------------------------------
@@ -112,7 +136,11 @@ class Trainer(abc.ABC):
         return {}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore the state returned by :meth:`state_dict`."""
+        """Restore the state returned by :meth:`state_dict`.
+
+        The driver calls it after :meth:`create_optimizer` and :meth:`build_batch_provider`
+        (and before setting :attr:`iteration` and entering the context).
+        """
 
     def add_snapshot_listener(self, listener: SnapshotListener) -> None:
         """Call ``listener(iteration, container)`` each time this trainer writes a snapshot."""

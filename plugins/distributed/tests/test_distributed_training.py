@@ -167,5 +167,5 @@ def test_only_rank_0_writes_outputs(
         "stats.jsonl",
     ]
     # The snapshot of iteration 0 is rank 0's batch (rank 1 got no snapshot container).
-    snapshot = open_array(output / "snapshots.zarr", "0/raw").to_numpy()
-    np.testing.assert_array_equal(snapshot, reference[3][0].raw.numpy())
+    snapshot = open_array(output / "snapshots.zarr", "0/volumes/raw").to_numpy()
+    np.testing.assert_array_equal(snapshot, reference[3][0].raw[0, 0].numpy())  # sample 0

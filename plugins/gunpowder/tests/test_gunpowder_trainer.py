@@ -20,7 +20,7 @@ from gunpowder_helpers import (
     write_volume,
 )
 
-from dacapo_trainers import ZarrContainer
+from dacapo_trainers import ZarrContainer, normalize_raw
 from dacapo_trainers_gunpowder import GunpowderTrainerConfig, SimpleAugmentConfig
 from dacapo_trainers_gunpowder._workers import DataWorkerError
 
@@ -103,7 +103,7 @@ def test_batches_depend_on_seed_and_index_only(tmp_path: Path) -> None:
     assert not np.array_equal(two[2], two[3])
 
 
-def test_snapshots_hold_the_batch_with_its_geometry(tmp_path: Path) -> None:
+def test_snapshots_are_dacapos_sample_0_with_world_geometry(tmp_path: Path) -> None:
     trainer, model, optimizer = make(
         tmp_path, num_data_fetchers=1, snapshots=True, snapshot_interval=2
     )
@@ -111,35 +111,36 @@ def test_snapshots_hold_the_batch_with_its_geometry(tmp_path: Path) -> None:
     trainer.add_snapshot_listener(lambda iteration, container: reported.append(iteration))
     with trainer:
         list(trainer.iterate(4, model, optimizer, torch.device("cpu")))
-    assert reported == [1, 3]
+    assert reported == [0, 2]  # DaCapo: after the step of i when i % interval == 0
     root = zarr.open_group(str(tmp_path / "snapshots.zarr"), mode="r")
-    assert sorted(root.group_keys()) == ["1", "3"]
-    shapes = {
-        "raw": (2, 1, 8, 8, 8),
-        "gt": (2, 6, 6, 6),
-        "target": (2, 1, 6, 6, 6),
-        "weight": (2, 1, 6, 6, 6),
-        "prediction": (2, 1, 6, 6, 6),
-        "mask": (2, 6, 6, 6),
-    }
-    for name, shape in shapes.items():
-        array = root[f"1/{name}"]
-        assert array.shape == shape, name
+    assert sorted(root.group_keys()) == ["0", "2"]
+    names = ["gradients", "gt", "mask", "prediction", "raw", "target", "weight"]
+    assert sorted(root["0/volumes"].array_keys()) == names
+    for name in names:  # sample 0, its single channel dropped
+        array = root[f"0/volumes/{name}"]
+        assert array.shape == ((8, 8, 8) if name == "raw" else (6, 6, 6)), name
         assert array.attrs["voxel_size"] == list(VOXEL_SIZE)
-        assert array.attrs["axis_names"][0] == "b^"
-        assert array.attrs["axis_names"][-3:] == ["z", "y", "x"]
-    raw_offset = np.array(root["1/raw"].attrs["offset"])
-    gt_offset = np.array(root["1/gt"].attrs["offset"])
+        assert array.attrs["axis_names"] == ["z", "y", "x"]
+    raw_offset = np.array(root["0/volumes/raw"].attrs["offset"])
+    gt_offset = np.array(root["0/volumes/gt"].attrs["offset"])
     np.testing.assert_array_equal(gt_offset - raw_offset, [4, 4, 4])
-    # the first sample's gt is the dataset's gt at the recorded offset (no augments)
-    gt = np.asarray(zarr.open_group(str(tmp_path / "tiny.zarr"), mode="r")["gt"])
-    begin = gt_offset // 4
-    expected = np.zeros((6, 6, 6), dtype=gt.dtype)
-    for index in np.ndindex(6, 6, 6):
-        voxel = begin + np.array(index)
-        if np.all(voxel >= 0) and np.all(voxel < 24):
-            expected[index] = gt[tuple(voxel)]
-    np.testing.assert_array_equal(root["1/gt"][0], expected)
+    for name in ("target", "weight", "prediction", "gradients", "mask"):
+        assert root[f"0/volumes/{name}"].attrs["offset"] == list(gt_offset), name
+    # the first sample's raw and gt are the dataset's at the recorded offsets (no augments)
+    source = zarr.open_group(str(tmp_path / "tiny.zarr"), mode="r")
+    raw = np.pad(normalize_raw(np.asarray(source["raw"])), 24)
+    gt = np.pad(np.asarray(source["gt"]), 24)
+    raw_begin, gt_begin = raw_offset // 4 + 24, gt_offset // 4 + 24
+    raw_window = tuple(slice(b, b + 8) for b in raw_begin)
+    np.testing.assert_array_equal(root["0/volumes/raw"][...], raw[raw_window])
+    np.testing.assert_array_equal(
+        root["0/volumes/gt"][...], gt[tuple(slice(b, b + 6) for b in gt_begin)]
+    )
+    # d loss / d prediction of the weighted MSE, a mean over the batch of 2 x 6³ voxels
+    prediction = root["0/volumes/prediction"][...]
+    target, weight = root["0/volumes/target"][...], root["0/volumes/weight"][...]
+    expected = 2 * weight * (prediction - target) / (2 * 6**3)
+    np.testing.assert_allclose(root["0/volumes/gradients"][...], expected, rtol=1e-5, atol=1e-9)
 
 
 def test_workers_are_gone_after_exit(tmp_path: Path) -> None:

@@ -94,8 +94,9 @@ def test_one_hot_2d_resumes_exactly_and_writes_snapshots(tmp_path: Path) -> None
     for p, q in zip(model.parameters(), model_b.parameters(), strict=True):
         assert torch.equal(p, q)
 
-    prediction = open_array(snapshots.container, "3/prediction")
-    assert prediction.data.shape == (2, 2, *model.output_shape)
-    assert prediction.axis_names == ("b^", "c^", "y", "x")
+    assert sorted(p.name for p in snapshots.container.iterdir() if p.is_dir()) == ["0", "4"]
+    prediction = open_array(snapshots.container, "4/volumes/prediction")
+    assert prediction.data.shape == (2, *model.output_shape)  # sample 0; two classes
+    assert prediction.axis_names == ("c^", "y", "x")
     assert prediction.voxel_size == (8, 8)
-    assert open_array(snapshots.container, "3/gt").axis_names == ("b^", "y", "x")
+    assert open_array(snapshots.container, "4/volumes/gt").axis_names == ("y", "x")

@@ -218,40 +218,74 @@ def test_mask_becomes_weight(tmp_path: Path) -> None:
     assert 0 < weights.mean() < 1
 
 
-def test_snapshots_are_written_with_geometry(tmp_path: Path) -> None:
+def subfolders(path: Path) -> list[str]:
+    return sorted(p.name for p in path.iterdir() if p.is_dir())
+
+
+def test_snapshots_are_dacapos_sample_0_with_world_geometry(tmp_path: Path) -> None:
     raw, gt = blobs((20, 20, 20), seed=5)
-    dataset = make_dataset(tmp_path, "snap", raw, gt, voxel_size=(8, 4, 4), raw_offset=(80, 40, 40))
+    mask = np.ones_like(gt)
+    mask[:, :5] = 0
+    dataset = make_dataset(
+        tmp_path,
+        "snap",
+        raw,
+        gt,
+        mask=mask,
+        voxel_size=(8, 4, 4),
+        raw_offset=(80, 40, 40),
+        gt_offset=(96, 48, 48),
+    )
+    dataset.raw = make_dataset(
+        tmp_path, "bigger", np.pad(raw, 2), None, voxel_size=(8, 4, 4), raw_offset=(64, 32, 32)
+    ).raw
     container = ZarrContainer(tmp_path / "snapshots.zarr", "run")
-    trainer = make_trainer(batch_size=2, snapshot_interval=3)
+    # No flips or transposes: the samples are in world orientation, so placement is checkable.
+    trainer = make_trainer(batch_size=2, snapshot_interval=3, flips=False, transposes=False)
     reported: list[int] = []
     trainer.add_snapshot_listener(lambda iteration, c: reported.append(iteration))
     model, _, optimizer = setup(trainer, [dataset], snapshot_container=container)
     run_steps(trainer, model, optimizer, 7)
-    assert reported == [2, 5]
-    shapes = {
-        "raw": (2, 1, 12, 12, 12),
-        "gt": (2, 8, 8, 8),
-        "target": (2, 1, 8, 8, 8),
-        "weight": (2, 1, 8, 8, 8),
-        "prediction": (2, 1, 8, 8, 8),
-        "mask": (2, 8, 8, 8),
-    }
-    for iteration in (2, 5):
-        offsets = {}
-        for name, shape in shapes.items():
-            array = open_array(container.container, f"run/{iteration}/{name}")
+    assert reported == [0, 3, 6]  # DaCapo: after the step of i when i % interval == 0
+    assert subfolders(tmp_path / "snapshots.zarr" / "run") == ["0", "3", "6"]
+    names = ["gradients", "gt", "mask", "prediction", "raw", "target", "weight"]
+    normalized = normalize_raw(np.pad(raw, 2))  # the raw as the trainer reads it
+    for iteration in (0, 3, 6):
+        arrays = {
+            name: open_array(container.container, f"run/{iteration}/volumes/{name}")
+            for name in names
+        }
+        assert subfolders(tmp_path / f"snapshots.zarr/run/{iteration}/volumes") == names
+        for name, array in arrays.items():
+            # sample 0, the single channel dropped: spatial axes only
+            shape = (12, 12, 12) if name == "raw" else (8, 8, 8)
             assert array.data.shape == shape, name
             assert array.voxel_size == (8, 4, 4)
-            assert array.axis_names[:2] == ("b^", "c^" if len(shape) == 5 else "z")
-            assert array.axis_names[-3:] == ("z", "y", "x")
-            offsets[name] = np.array(array.offset)
-        assert np.array_equal(offsets["raw"], offsets["target"] - np.array([16, 8, 8]))
-        assert all(np.array_equal(offsets["gt"], offsets[n]) for n in ("target", "mask"))
-        assert ((offsets["gt"] - [80, 40, 40]) % [8, 4, 4] == 0).all()
-        target = open_array(container.container, f"run/{iteration}/target").to_numpy()
-        gt_snapshot = open_array(container.container, f"run/{iteration}/gt").to_numpy()
-        assert np.array_equal(target[:, 0], (gt_snapshot > 0).astype(np.float32))
-    assert not (tmp_path / "snapshots.zarr" / "run" / "0").exists()
+            assert array.axis_names == ("z", "y", "x")
+        raw_start = (np.array(arrays["raw"].offset) - [64, 32, 32]) // [8, 4, 4]
+        gt_start = (np.array(arrays["gt"].offset) - [96, 48, 48]) // [8, 4, 4]
+        assert np.array_equal(np.array(arrays["target"].offset) - arrays["raw"].offset, [16, 8, 8])
+        for name in ("target", "weight", "prediction", "gradients", "mask"):
+            assert arrays[name].offset == arrays["gt"].offset, name
+        window = tuple(slice(s, s + 12) for s in raw_start)
+        np.testing.assert_array_equal(arrays["raw"].to_numpy(), normalized[window])
+        window = tuple(slice(s, s + 8) for s in gt_start)
+        np.testing.assert_array_equal(arrays["gt"].to_numpy(), gt[window])
+        np.testing.assert_array_equal(arrays["mask"].to_numpy(), mask[window])
+        target = arrays["target"].to_numpy()
+        np.testing.assert_array_equal(target, (gt[window] > 0).astype(np.float32))
+        # d loss / d prediction of the weighted MSE, mean over the batch of 2 x 8³ voxels
+        prediction, weight = arrays["prediction"].to_numpy(), arrays["weight"].to_numpy()
+        expected = 2 * weight * (prediction - target) / (2 * 8**3)
+        np.testing.assert_allclose(arrays["gradients"].to_numpy(), expected, rtol=1e-5, atol=1e-9)
+
+
+def test_no_snapshot_gt_is_cut_between_snapshots(blob_dataset: ZarrDataset, tmp_path: Path) -> None:
+    trainer = make_trainer(snapshot_interval=2)
+    setup(trainer, [blob_dataset], snapshot_container=ZarrContainer(tmp_path / "s.zarr"))
+    batches = [trainer.next_batch(index) for index in range(4)]
+    assert [batch.gt is not None for batch in batches] == [True, False, True, False]
+    assert [batch.mask is not None for batch in batches] == [True, False, True, False]
 
 
 def test_no_snapshots_without_container(blob_dataset: ZarrDataset) -> None:

@@ -15,7 +15,8 @@ def register(subparsers: Any) -> None:
         description="Write a plugin package NAME: pyproject.toml (entry point in the group "
         "dacapo_trainers, a dependency on this core's version range), a config class, a "
         "minimal in-memory trainer, tests running the conformance kit, and a README. NAME is "
-        "the distribution name (e.g. my-trainer: module my_trainer, type MyTrainerConfig).",
+        "the distribution name (e.g. my-trainer: module my_trainer, type MyTrainerConfig); "
+        "--type-name chooses the type name (the config class) instead.",
     )
     parser.add_argument("name", help="the distribution name, e.g. my-trainer")
     parser.add_argument(
@@ -23,6 +24,14 @@ def register(subparsers: Any) -> None:
         type=Path,
         default=None,
         help="the folder to write the package into (default: ./NAME); must be new or empty",
+    )
+    parser.add_argument(
+        "--type-name",
+        default=None,
+        metavar="TypeNameConfig",
+        help="the config class and type name run files select, a CamelCase name ending in "
+        "Config (default: from NAME, e.g. MyTrainerConfig); the trainer class is it without "
+        "Config, ending in Trainer",
     )
     parser.set_defaults(run=run)
 
@@ -32,11 +41,11 @@ def run(args: argparse.Namespace) -> int:
 
     destination = args.dir if args.dir is not None else Path(args.name)
     try:
-        written = write_plugin(args.name, destination)
+        written = write_plugin(args.name, destination, type_name=args.type_name)
     except ScaffoldError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    names = PluginNames.from_name(args.name)
+    names = PluginNames.from_name(args.name, args.type_name)
     print(f"wrote {names.distribution} ({len(written)} files) to {destination}:")
     for path in written:
         print(f"  {path.relative_to(destination)}")

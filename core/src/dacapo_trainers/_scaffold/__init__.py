@@ -7,6 +7,7 @@ conformance kit, and a README.
 
 from __future__ import annotations
 
+import importlib
 import importlib.resources
 import importlib.util
 import keyword
@@ -22,6 +23,7 @@ from .._discovery import core_version, discover
 from .._registry import FIRST_PARTY_TYPES
 
 _NAME = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
+_TYPE_NAME = re.compile(r"^[A-Z][A-Za-z0-9]*Config$")
 _PREFIX = "dacapo-trainers-"
 _SUFFIX = "-trainer"
 #: Top-level modules a plugin must not shadow.
@@ -34,11 +36,12 @@ class ScaffoldError(ValueError):
 
 @attrs.frozen
 class PluginNames:
-    """Every name of a new plugin, derived from its distribution name.
+    """Every name of a new plugin, derived from its distribution name (and type name).
 
     ``my-trainer`` gives the module ``my_trainer``, the trainer ``MyTrainer`` and the config
     (and type name) ``MyTrainerConfig``; a leading ``dacapo-trainers-`` is left out of the
-    class names.
+    class names. A chosen type name (``--type-name LsdConfig``) names the config class, and
+    the trainer class is it without ``Config``, ending in ``Trainer`` (``LsdTrainer``).
     """
 
     distribution: str
@@ -47,8 +50,11 @@ class PluginNames:
     config_class: str
 
     @classmethod
-    def from_name(cls, name: str) -> PluginNames:
-        """Check ``name`` and derive the others; raises :class:`ScaffoldError` with advice."""
+    def from_name(cls, name: str, type_name: str | None = None) -> PluginNames:
+        """Check ``name`` (and ``type_name``) and derive the others.
+
+        Raises :class:`ScaffoldError` with advice.
+        """
         if not _NAME.match(name):
             raise ScaffoldError(
                 f"invalid plugin name {name!r}: use lowercase letters, digits and single "
@@ -67,9 +73,28 @@ class PluginNames:
                 f"invalid plugin name {name!r}: a module named {module!r} is already "
                 "installed; choose another name"
             )
-        base = name.removeprefix(_PREFIX).removesuffix(_SUFFIX)
-        trainer_class = "".join(part.capitalize() for part in base.split("-")) + "Trainer"
-        return cls(name, module, trainer_class, trainer_class + "Config")
+        advice = "plugin name (or a --type-name)" if type_name is None else "--type-name"
+        if type_name is None:
+            base = name.removeprefix(_PREFIX).removesuffix(_SUFFIX)
+            trainer_class = "".join(part.capitalize() for part in base.split("-")) + "Trainer"
+            type_name = trainer_class + "Config"
+        elif not _TYPE_NAME.match(type_name):
+            raise ScaffoldError(
+                f"invalid type name {type_name!r}: use a CamelCase Python class name ending in "
+                "Config, letters and digits only (e.g. LsdTrainerConfig); it names the config "
+                'class, the entry point and the "__type__" of run files'
+            )
+        else:
+            stem = type_name.removesuffix("Config")
+            trainer_class = stem if stem.endswith("Trainer") else stem + "Trainer"
+        core_names = set(importlib.import_module("dacapo_trainers").__all__)
+        for class_name in (trainer_class, type_name):
+            if class_name in core_names:
+                raise ScaffoldError(
+                    f"the plugin's class {class_name!r} would shadow dacapo_trainers."
+                    f"{class_name} in its own modules; choose another {advice}"
+                )
+        return cls(name, module, trainer_class, type_name)
 
 
 def core_requirement(version: str | None = None) -> str:
@@ -92,7 +117,7 @@ def check_available(names: PluginNames) -> None:
     if names.config_class in taken:
         raise ScaffoldError(
             f"the type name {names.config_class!r} is already provided by "
-            f"{taken[names.config_class]}; choose another plugin name"
+            f"{taken[names.config_class]}; choose another plugin name or --type-name"
         )
 
 
@@ -113,14 +138,17 @@ def _files(names: PluginNames) -> dict[str, str]:
     }
 
 
-def write_plugin(name: str, destination: Path, *, core: str | None = None) -> list[Path]:
+def write_plugin(
+    name: str, destination: Path, *, core: str | None = None, type_name: str | None = None
+) -> list[Path]:
     """Write the plugin package ``name`` into ``destination`` (missing or empty).
 
     :param core: the core version to require (default: the installed one).
+    :param type_name: the config class and type name (default: derived from ``name``).
     :returns: the files written.
     :raises ScaffoldError: bad or taken name, or ``destination`` is a file or not empty.
     """
-    names = PluginNames.from_name(name)
+    names = PluginNames.from_name(name, type_name)
     check_available(names)
     if destination.exists() and (not destination.is_dir() or any(destination.iterdir())):
         raise ScaffoldError(

@@ -90,7 +90,8 @@ class TrainerConformance:
     #: The trainer config under test (an instance of your TrainerConfig subclass). Required.
     config: ClassVar[TrainerConfig | None] = None
     #: A config of the same type that writes a snapshot within :attr:`snapshot_iterations`
-    #: iterations (e.g. ``snapshot_interval=1``); None skips the snapshot check, saying why.
+    #: iterations (e.g. ``snapshot_interval=1``; a :class:`~dacapo_trainers.BatchTrainer`
+    #: writes one at iteration 0 whatever the interval); None skips the snapshot check.
     snapshot_config: ClassVar[TrainerConfig | None] = None
     #: Iterations run before the snapshot container must hold a snapshot.
     snapshot_iterations: ClassVar[int] = 3
@@ -487,9 +488,10 @@ class TrainerConformance:
             _fail(
                 f"{name} with snapshot_config wrote no array to the snapshot container "
                 f"{container.container} in {self.snapshot_iterations} iterations; write the "
-                "snapshot arrays into the snapshot_container given to build_batch_provider "
-                "(e.g. with dacapo_trainers.write_array(snapshot_container, f'{iteration}/raw', "
-                "...)), or raise snapshot_iterations"
+                "snapshot arrays into the snapshot_container given to build_batch_provider, "
+                "as DaCapo does from iteration 0 on (e.g. with dacapo_trainers.write_array("
+                "snapshot_container, f'{iteration}/volumes/raw', ...); a BatchTrainer does "
+                "it for you), or raise snapshot_iterations"
             )
         if not reported:
             _fail(

@@ -6,21 +6,26 @@ from typing import ClassVar
 
 import attrs
 
-from dacapo_trainers import TrainerConfig
+from dacapo_trainers import BatchTrainerConfig
 
 from ._augment_configs import AugmentConfig
 
 
 @attrs.define(kw_only=True)
-class GunpowderTrainerConfig(TrainerConfig):
+class GunpowderTrainerConfig(BatchTrainerConfig):
     """DaCapo's GunpowderTrainer: random crops through a gunpowder pipeline, in worker processes.
 
     Each sample is a random location of a dataset (datasets drawn by their ``weight``) where at
     least ``min_masked`` of the output crop lies inside the dataset's mask, then the augments
     in order, then the task's target and weight. ``num_data_fetchers`` worker processes
     produce whole batches ahead of the training step, so data production overlaps the network
-    from the first iteration. The fields and defaults up to ``gt_min_reject`` are DaCapo
-    0.3.5's; the ones after it are additions with DaCapo's behaviour as default.
+    from the first iteration.
+
+    DaCapo 0.3.5's fields, with its defaults: ``snapshot_interval`` (from
+    :class:`~dacapo_trainers.BatchTrainerConfig`), ``num_data_fetchers``, ``augments``,
+    ``min_masked``, ``clip_raw`` and ``gt_min_reject``. Additions, with DaCapo's behaviour as
+    default: ``warmup_iterations`` and ``warmup_start_factor`` (from ``BatchTrainerConfig``),
+    ``prefetch_batches`` and ``preload_limit_mb``.
     """
 
     trainer_type: ClassVar[str] = "dacapo_trainers_gunpowder._trainer:GunpowderTrainer"
@@ -36,14 +41,6 @@ class GunpowderTrainerConfig(TrainerConfig):
     augments: list[AugmentConfig] = attrs.field(
         factory=list,
         metadata={"help_text": "The augments to apply during training, in this order."},
-    )
-    snapshot_interval: int | None = attrs.field(
-        default=None,
-        metadata={
-            "help_text": "Write a snapshot (raw, gt, target, weight, prediction, mask of a "
-            "batch) after every this many iterations, i.e. after iteration i when (i + 1) is "
-            "a multiple of it. None: no snapshots."
-        },
     )
     min_masked: float | None = attrs.field(
         default=0.15,
@@ -67,17 +64,6 @@ class GunpowderTrainerConfig(TrainerConfig):
             "nonzero (e.g. 0.15); locations with less annotated foreground are not drawn."
         },
     )
-    warmup_iterations: int = attrs.field(
-        default=1000,
-        metadata={
-            "help_text": "Iterations of linear learning-rate warmup from warmup_start_factor "
-            "times the learning rate up to the learning rate (DaCapo: 1000; 0: no warmup)."
-        },
-    )
-    warmup_start_factor: float = attrs.field(
-        default=0.01,
-        metadata={"help_text": "Fraction of the learning rate that the warmup starts from."},
-    )
     prefetch_batches: int = attrs.field(
         default=2,
         metadata={
@@ -98,13 +84,6 @@ class GunpowderTrainerConfig(TrainerConfig):
         if value < 0:
             raise ValueError(f"num_data_fetchers must be at least 0, got {value}")
 
-    @snapshot_interval.validator
-    def _check_snapshot_interval(
-        self, attribute: attrs.Attribute[int | None], value: int | None
-    ) -> None:
-        if value is not None and value < 1:
-            raise ValueError(f"snapshot_interval must be at least 1 or None, got {value}")
-
     @min_masked.validator
     def _check_min_masked(
         self, attribute: attrs.Attribute[float | None], value: float | None
@@ -118,16 +97,6 @@ class GunpowderTrainerConfig(TrainerConfig):
     ) -> None:
         if value is not None and not 0.0 <= value <= 1.0:
             raise ValueError(f"gt_min_reject must be in [0, 1] or None, got {value}")
-
-    @warmup_iterations.validator
-    def _check_warmup_iterations(self, attribute: attrs.Attribute[int], value: int) -> None:
-        if value < 0:
-            raise ValueError(f"warmup_iterations must be at least 0, got {value}")
-
-    @warmup_start_factor.validator
-    def _check_warmup_start_factor(self, attribute: attrs.Attribute[float], value: float) -> None:
-        if not 0 < value <= 1:
-            raise ValueError(f"warmup_start_factor must be in (0, 1], got {value}")
 
     @prefetch_batches.validator
     def _check_prefetch_batches(self, attribute: attrs.Attribute[int], value: int) -> None:

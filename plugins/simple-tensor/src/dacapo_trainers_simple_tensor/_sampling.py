@@ -14,6 +14,8 @@ import attrs
 import numpy as np
 import torch
 
+from dacapo_trainers import BatchGeometry
+
 from ._volumes import TrainingVolume
 
 
@@ -162,6 +164,17 @@ class BatchSampler:
         """Voxel coordinates of the raw crop's first voxel."""
         return tuple(o - c for o, c in zip(plan.origin, self.context, strict=True))
 
+    def geometry(self, plans: Sequence[SamplePlan]) -> BatchGeometry:
+        """Where the samples of ``plans`` lie: raw and output on the volumes' voxel grid."""
+        voxel_size = self.voxel_size
+        return BatchGeometry(
+            raw_voxel_size=voxel_size,
+            output_voxel_size=voxel_size,
+            raw_offsets=[_world(self.raw_start(plan), voxel_size) for plan in plans],
+            output_offsets=[_world(plan.origin, voxel_size) for plan in plans],
+            axis_names=self.volumes[plans[0].volume].axis_names,
+        )
+
     def batch(self, plans: Sequence[SamplePlan]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Raw ``(B, C, *input)``, target and weight ``(B, ..., *output)`` for ``plans``."""
         raws, targets, weights = [], [], []
@@ -183,6 +196,10 @@ class BatchSampler:
             gts.append(augment(_host_tensor(volume.gt[index]), plan))
             masks.append(augment(_host_tensor(volume.mask[index]), plan))
         return torch.stack(gts), torch.stack(masks)
+
+
+def _world(voxels: Sequence[int], voxel_size: Sequence[int]) -> tuple[int, ...]:
+    return tuple(v * s for v, s in zip(voxels, voxel_size, strict=True))
 
 
 def _host_tensor(crop: np.ndarray) -> torch.Tensor:  # type: ignore[type-arg]

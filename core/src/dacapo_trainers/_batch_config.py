@@ -1,0 +1,59 @@
+"""The config base of batch trainers: the settings :class:`~dacapo_trainers.BatchTrainer` owns."""
+
+from __future__ import annotations
+
+import attrs
+
+from ._config import TrainerConfig
+
+
+@attrs.define(kw_only=True)
+class BatchTrainerConfig(TrainerConfig):
+    """Base of the configs of :class:`~dacapo_trainers.BatchTrainer` subclasses.
+
+    On top of DaCapo's ``name``, ``batch_size`` and ``learning_rate`` it holds what the batch
+    trainer base implements for every subclass: DaCapo's snapshots (``snapshot_interval``)
+    and DaCapo's linear learning-rate warmup (``warmup_iterations``, ``warmup_start_factor``,
+    with DaCapo's values as defaults). A subclass adds its own data settings and sets
+    ``trainer_type``.
+    """
+
+    snapshot_interval: int | None = attrs.field(
+        default=None,
+        metadata={
+            "help_text": "Write a snapshot (sample 0 of the batch: raw, gt, target, weight, "
+            "prediction, gradients, mask) after the step of every iteration i with "
+            "i % snapshot_interval == 0 (iterations 0, N, 2N, ..., as DaCapo), to "
+            "<iteration>/volumes/<name> of the run's snapshots.zarr. None: no snapshots."
+        },
+    )
+    warmup_iterations: int = attrs.field(
+        default=1000,
+        metadata={
+            "help_text": "Iterations of linear learning-rate warmup from warmup_start_factor "
+            "times the learning rate up to the learning rate (DaCapo: 1000; 0: no warmup)."
+        },
+    )
+    warmup_start_factor: float = attrs.field(
+        default=0.01,
+        metadata={
+            "help_text": "Fraction of the learning rate that the warmup starts from (DaCapo: 0.01)."
+        },
+    )
+
+    @snapshot_interval.validator
+    def _check_snapshot_interval(
+        self, attribute: attrs.Attribute[int | None], value: int | None
+    ) -> None:
+        if value is not None and value < 1:
+            raise ValueError(f"snapshot_interval must be at least 1 or None, got {value}")
+
+    @warmup_iterations.validator
+    def _check_warmup_iterations(self, attribute: attrs.Attribute[int], value: int) -> None:
+        if value < 0:
+            raise ValueError(f"warmup_iterations must be at least 0, got {value}")
+
+    @warmup_start_factor.validator
+    def _check_warmup_start_factor(self, attribute: attrs.Attribute[float], value: float) -> None:
+        if not 0 < value <= 1:
+            raise ValueError(f"warmup_start_factor must be in (0, 1], got {value}")
