@@ -41,9 +41,10 @@ def label_colours(labels: Any) -> Any:
     """RGB colours (float, ``(..., 3)``) for integer ids: a fixed colour per id, 0 black.
 
     The colour is a hash of the id alone, so an id keeps its colour across planes, snapshots
-    and runs; non-zero ids are never darker than 0.3 in every channel.
+    and runs: a random hue, saturation 0.55 to 1 and value 0.75 to 1 (vivid, never dark).
     """
     import numpy as np
+    from matplotlib.colors import hsv_to_rgb
 
     ids = np.asarray(labels).astype(np.uint64)
     mixed = ids * np.uint64(0x9E3779B97F4A7C15)  # wraps modulo 2**64 (Fibonacci hashing)
@@ -51,8 +52,11 @@ def label_colours(labels: Any) -> Any:
     mixed *= np.uint64(0xBF58476D1CE4E5B9)
     mixed ^= mixed >> np.uint64(32)
     shifts = np.array([0, 16, 32], dtype=np.uint64)
-    channels = (mixed[..., None] >> shifts) & np.uint64(0xFFFF)
-    colours = 0.3 + 0.7 * channels.astype(np.float64) / 0xFFFF
+    hue, saturation, value = np.moveaxis(
+        ((mixed[..., None] >> shifts) & np.uint64(0xFFFF)).astype(np.float64) / 0xFFFF, -1, 0
+    )
+    hsv = np.stack([hue, 0.55 + 0.45 * saturation, 0.75 + 0.25 * value], axis=-1)
+    colours = np.asarray(hsv_to_rgb(hsv), dtype=np.float64)
     colours[ids == 0] = 0.0
     return colours
 
