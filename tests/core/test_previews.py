@@ -110,6 +110,9 @@ def test_preview_png_has_a_row_per_array_and_a_panel_per_channel(
     expected += ["mask"] + (["gradients[0]", "gradients[1]", "gradients[2]"] * (layout == "dacapo"))
     assert titles == expected
     assert "each at its own extent and voxel size" in " ".join(figure.get_suptitle().split())
+    ids = len(set(GT[0, 6].ravel().tolist()) - {0})
+    gt_axes = figure.axes[3]  # after raw's row of three (two of them empty)
+    assert (gt_axes.get_title(), gt_axes.get_xlabel()) == ("gt", f"{ids} ids in plane")
     raw_axes = figure.axes[0]
     assert raw_axes.get_ylabel() == "20 x 20 x 20\nz=10"
     # The prediction's field of view, dashed on raw: 12 voxels wide, starting at voxel 4.

@@ -101,6 +101,7 @@ def preview_figure(slices: Sequence[ArraySlice], title: str) -> Any:
     Panel titles are the array's name (``target[0]``, ``target[1]`` for channels); each row's
     y label gives the array's spatial shape and the plane shown.
     """
+    import numpy as np
     from matplotlib.figure import Figure
     from matplotlib.patches import Rectangle
 
@@ -122,7 +123,7 @@ def preview_figure(slices: Sequence[ArraySlice], title: str) -> Any:
             plane = cut.planes[column]
             if _is_labels(cut):
                 axes.imshow(label_colours(plane), interpolation="nearest")
-                axes.set_xlabel(f"{len(set(plane.ravel().tolist()) - {0})} ids in plane")
+                axes.set_xlabel(f"{np.count_nonzero(np.unique(plane))} ids in plane")
             else:
                 axes.imshow(
                     plane,
