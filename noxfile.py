@@ -20,6 +20,8 @@ PLUGINS = {
     "distributed": str(ROOT / "plugins" / "distributed"),
 }
 TEST_TOOLS = ("pytest", "hypothesis", "hatchling")
+# The core with its TensorBoard extra: the tests read the event files back with its reader.
+CORE_TENSORBOARD = f"{CORE}[tensorboard]"
 
 nox.options.sessions = [
     "lint",
@@ -63,14 +65,14 @@ def typecheck(session: nox.Session) -> None:
 @nox.session(python="3.11")
 def tests(session: nox.Session) -> None:
     """The core alone, in a fresh venv (zarr 2.18)."""
-    install(session, CORE, "zarr>=2.18,<3", *TEST_TOOLS)
+    install(session, CORE_TENSORBOARD, "zarr>=2.18,<3", *TEST_TOOLS)
     session.run("pytest", "tests/core", *session.posargs)
 
 
 @nox.session(name="tests-zarr3", python="3.11")
 def tests_zarr3(session: nox.Session) -> None:
     """The core alone with zarr 3."""
-    install(session, CORE, "zarr>=3", *TEST_TOOLS)
+    install(session, CORE_TENSORBOARD, "zarr>=3", *TEST_TOOLS)
     session.run("pytest", "tests/core", *session.posargs)
 
 
@@ -120,17 +122,33 @@ def scaffold(session: nox.Session) -> None:
 
 @nox.session(python="3.11")
 def docs(session: nox.Session) -> None:
-    """Sphinx with -W (warnings fail) and the doctests of the docs' code blocks."""
+    """Sphinx with -W (warnings fail), the doctests of the docs' code blocks, and the pages
+    rendered in headless Chromium at 1280 px (no sideways scrolling; needs Debian's chromium
+    and chromium-driver, which .ci/run installs; screenshots in docs/_build/screenshots)."""
     install(
         session,
-        CORE,
+        CORE_TENSORBOARD,  # the TensorBoard example runs
         *existing_plugins("simple-tensor", "gunpowder", "distributed"),
         "sphinx",
+        "furo==2025.12.19",  # pinned: the render check measures its layout
         "pytest",
+        "selenium==4.51.0",
     )
     session.run("sphinx-build", "-W", "--keep-going", "-b", "html", "docs", "docs/_build/html")
     session.run(
         "sphinx-build", "-W", "--keep-going", "-b", "doctest", "docs", "docs/_build/doctest"
+    )
+    session.run(
+        "pytest",
+        "-p",
+        "no:cacheprovider",
+        "-rs",
+        "tests/docs",
+        *session.posargs,
+        env={
+            "DOCS_HTML": str(ROOT / "docs" / "_build" / "html"),
+            "DOCS_SCREENSHOTS": str(ROOT / "docs" / "_build" / "screenshots"),
+        },
     )
 
 
@@ -139,6 +157,13 @@ def demo(session: nox.Session) -> None:
     """The README's first command: install, make demo data, train, leave outputs in runs/."""
     install(session, CORE, *existing_plugins("simple-tensor", "gunpowder"))
     session.run("dacapo-trainers", "demo", *session.posargs)
+
+
+@nox.session(name="demo-preview", python="3.11")
+def demo_preview(session: nox.Session) -> None:
+    """Train the demo and copy its last snapshot preview to docs/_static/demo-snapshot.png."""
+    install(session, CORE, *existing_plugins("simple-tensor", "gunpowder"))
+    session.run("python", "docs/make_demo_preview.py", *session.posargs)
 
 
 @nox.session(python="3.11")

@@ -34,7 +34,7 @@ from ._checkpoints import (
 from ._converter import ConfigConverter
 from ._errors import CannotTrainError, ConfigError, ConfigIssue, NonFiniteLossError
 from ._loading import read_config_file
-from ._observers import ProgressBar, StatsWriter
+from ._observers import check_run_observers, run_observers
 from ._registry import Registry, default_registry
 from ._run_config import RunConfig
 from ._trainer import Trainer
@@ -43,8 +43,8 @@ from ._zarr_io import ZarrContainer
 RUN_CONFIG_COPY = "run_config.json"
 CHECKPOINTS = "checkpoints"
 SNAPSHOTS = "snapshots.zarr"
-# Keys a resumed run may change (train longer, checkpoint more often).
-_RESUMABLE_CHANGES = {"num_iterations", "checkpoint_interval", "device", "output"}
+# Keys a resumed run may change (train longer, checkpoint more often, log elsewhere).
+_RESUMABLE_CHANGES = {"num_iterations", "checkpoint_interval", "device", "output", "tensorboard"}
 
 
 @attrs.define(frozen=True)
@@ -111,6 +111,7 @@ def train(
     registry = registry if registry is not None else default_registry()
     if not isinstance(run, RunConfig):
         run = load_run_config(run, registry)
+    check_run_observers(run)
     converter = ConfigConverter(registry)
     output = output_folder(run).resolve()
     run = attrs.evolve(run, output=output)
@@ -190,7 +191,7 @@ class _Run:
         # iteration_end hook so that observers see the documented order.
         self._pending_snapshots: list[tuple[int, Any]] = []
         if trainer.is_output_process:
-            self.observers = [StatsWriter(self.output), ProgressBar(quiet), *self.observers]
+            self.observers = [*run_observers(run, self.output, quiet), *self.observers]
 
     def execute(self) -> TrainResult:
         run, trainer = self.run, self.trainer

@@ -1,19 +1,44 @@
 """The built-in lifecycle observers: the stats writer and the progress bar.
 
 They implement the hooks of :mod:`dacapo_trainers.hookspecs` like any third-party logger.
+:func:`run_observers` lists what the driver registers for a run (these two, the snapshot
+previews, and the TensorBoard logger when the run asks for it).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from ._previews import SnapshotPreviews
 from ._stats import TrainingIterationStats
+from ._tensorboard import TensorBoardLogger, require_tensorboard
 from .hookspecs import hookimpl
+
+if TYPE_CHECKING:
+    from ._run_config import RunConfig
 
 STATS_FILE = "stats.jsonl"
 LOSS_PLOT = "loss.png"
+
+
+def check_run_observers(run: RunConfig) -> None:
+    """Refuse a run whose observers need a package that is missing (before anything runs).
+
+    :raises ConfigError: naming the run-config key and what to install.
+    """
+    if run.tensorboard:
+        require_tensorboard()
+
+
+def run_observers(run: RunConfig, output: Path, quiet: bool) -> list[object]:
+    """The built-in observers of a run, which the driver registers before the caller's."""
+    observers: list[object] = [StatsWriter(output), ProgressBar(quiet), SnapshotPreviews(output)]
+    if run.tensorboard:
+        observers.append(TensorBoardLogger())
+    return observers
 
 
 class StatsWriter:
@@ -44,14 +69,17 @@ class StatsWriter:
 
     @hookimpl
     def dacapo_trainers_train_checkpoint_written(self) -> None:
-        plot_loss(read_stats(self.path), self.plot_path)
+        self._plot()
 
     @hookimpl(trylast=True)
     def dacapo_trainers_train_end(self) -> None:
         if self._file is not None:
             self._file.close()
             self._file = None
-        plot_loss(read_stats(self.path), self.plot_path)
+        self._plot()
+
+    def _plot(self) -> None:
+        plot_loss(read_stats(self.path), self.plot_path, read_validation(self.path))
 
 
 def _line(stats: TrainingIterationStats) -> str:
@@ -79,34 +107,71 @@ def read_stats(path: Path) -> list[TrainingIterationStats]:
     return stats
 
 
-def plot_loss(stats: list[TrainingIterationStats], path: Path) -> None:
-    """Draw the loss curve (and a running mean) to ``path`` with matplotlib."""
-    if not stats:
-        return
-    import matplotlib
+def read_validation(path: Path) -> list[tuple[int, float]]:
+    """The ``(iteration, validation_loss)`` records of a ``stats.jsonl`` file, in file order.
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    Validation records are the lines ``{"iteration": i, "validation_loss": v}``; training
+    lines (and a torn last line) are skipped. When a resumed run validated an iteration again,
+    the last record of that iteration wins.
+    """
+    if not path.exists():
+        return []
+    records: dict[int, float] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            record = json.loads(line)
+            records[int(record["iteration"])] = float(record["validation_loss"])
+        except (ValueError, KeyError, TypeError):
+            continue
+    return sorted(records.items())
+
+
+def plot_loss(
+    stats: Sequence[TrainingIterationStats],
+    path: Path,
+    validation: Sequence[tuple[int, float]] = (),
+) -> None:
+    """Draw :func:`loss_figure` to ``path`` (atomically); nothing without data."""
+    if not stats and not validation:
+        return
+    figure = loss_figure(stats, validation)
+    temporary = path.with_name(f".{path.name}.tmp.png")
+    figure.savefig(temporary, dpi=100)
+    temporary.replace(path)
+
+
+def loss_figure(
+    stats: Sequence[TrainingIterationStats], validation: Sequence[tuple[int, float]] = ()
+) -> Any:
+    """The loss curve, its running mean and the validation loss, as a matplotlib ``Figure``.
+
+    ``validation`` holds ``(iteration, loss)`` pairs (:func:`read_validation`), drawn as points
+    joined by a line on the training loss's axes. The y axis is logarithmic when every value
+    is positive.
+    """
     import numpy as np
+    from matplotlib.figure import Figure  # no pyplot: safe next to other threads' figures
 
     iterations = np.array([s.iteration for s in stats])
     losses = np.array([s.loss for s in stats])
-    figure, axes = plt.subplots(figsize=(7, 4))
-    axes.plot(iterations, losses, linewidth=0.6, alpha=0.5, label="loss")
+    figure = Figure(figsize=(7, 4), layout="constrained")
+    axes = figure.add_subplot()
+    if len(losses):
+        axes.plot(iterations, losses, linewidth=0.6, alpha=0.5, label="loss")
     window = max(1, len(losses) // 20)
     if window > 1:
         smooth = np.convolve(losses, np.ones(window) / window, mode="valid")
         axes.plot(iterations[window - 1 :], smooth, linewidth=1.5, label=f"mean of {window}")
+    if validation:
+        steps, values = zip(*validation, strict=True)
+        axes.plot(steps, values, "o-", markersize=3, linewidth=1.2, label="validation loss")
     axes.set_xlabel("iteration")
     axes.set_ylabel("loss")
-    if np.all(losses > 0):
+    every = np.concatenate([losses, np.array([v for _, v in validation])])
+    if np.all(every > 0):
         axes.set_yscale("log")
     axes.legend()
-    figure.tight_layout()
-    temporary = path.with_name(f".{path.name}.tmp.png")
-    figure.savefig(temporary, dpi=100)
-    plt.close(figure)
-    temporary.replace(path)
+    return figure
 
 
 class ProgressBar:

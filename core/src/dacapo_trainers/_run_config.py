@@ -53,6 +53,13 @@ class RunConfig:
         default="auto",
         metadata={"help_text": "auto (cuda if available, else cpu), cpu, mps, cuda or cuda:N."},
     )
+    tensorboard: bool = attrs.field(
+        default=False,
+        metadata={
+            "help_text": "Also log to <output>/tensorboard (losses, learning rate, step time, "
+            "snapshot previews); needs pip install 'dacapo-trainers[tensorboard]'."
+        },
+    )
 
     @datasets.validator
     def _check_datasets(

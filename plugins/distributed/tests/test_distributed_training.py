@@ -163,6 +163,7 @@ def test_only_rank_0_writes_outputs(
         "checkpoints",
         "loss.png",
         "run_config.json",
+        "snapshots",  # the snapshot previews
         "snapshots.zarr",
         "stats.jsonl",
     ]
