@@ -243,7 +243,7 @@ class PipelineSpec:
             mask_array: Array = dataset.mask if dataset.mask is not None else _ones_like(dataset.gt)
             sources_of_dataset = (
                 ArraySource(
-                    keys["raw"], dataset.raw, interpolatable=True, normalize=True, clip=clip
+                    keys["raw"], dataset.raw, interpolatable=True, dtype=np.float32, clip=clip
                 ),
                 ArraySource(keys["gt"], dataset.gt, interpolatable=False, dtype=self.gt_dtype),
                 ArraySource(keys["mask"], mask_array, interpolatable=False, dtype=np.uint8),

@@ -14,7 +14,7 @@ import attrs
 import numpy as np
 import torch
 
-from dacapo_trainers import Array, Dataset, InMemoryArray, Predictor, normalize_raw
+from dacapo_trainers import Array, Dataset, InMemoryArray, Predictor
 
 _BYTES_PER_GB = 1e9
 
@@ -172,7 +172,8 @@ def load_volume(dataset: Dataset, predictor: Predictor) -> TrainingVolume:
     assert gt_array is not None
     voxel_size = tuple(int(v) for v in dataset.raw.voxel_size)
     dims = len(voxel_size)
-    raw = normalize_raw(_read(dataset.raw))
+    # raw as the dataset gives it, cast only (DaCapo: torch.as_tensor(raw).float())
+    raw = _read(dataset.raw).astype(np.float32, copy=False)
     if raw.ndim == dims:
         raw = raw[np.newaxis]
     gt = _read(gt_array)
