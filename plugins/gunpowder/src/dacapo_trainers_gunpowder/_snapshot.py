@@ -44,7 +44,7 @@ def write_snapshot(
             container,
             f"{iteration}/{name}",
             data,
-            voxel_size=voxel_size,
+            voxel_size=voxel_size if name == "raw" else geometry.output_voxel_size,
             offset=raw_offset if name == "raw" else output_offset,
             axis_names=axis_names,
         )
