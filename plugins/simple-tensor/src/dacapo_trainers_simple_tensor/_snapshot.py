@@ -31,7 +31,8 @@ def write_snapshot(
     voxel_size = sampler.voxel_size
     spatial_names = list(sampler.volumes[plan.volume].axis_names)
     dims = len(voxel_size)
-    output_offset = [o * v for o, v in zip(plan.origin, voxel_size, strict=True)]
+    output_voxel_size = sampler.output_voxel_size
+    output_offset = [o * v for o, v in zip(plan.origin, output_voxel_size, strict=True)]
     raw_offset = [o * v for o, v in zip(sampler.raw_start(plan), voxel_size, strict=True)]
     for name in ("raw", "gt", "target", "weight", "prediction", "mask"):
         data = batch[name].detach().cpu().numpy()
@@ -40,7 +41,7 @@ def write_snapshot(
             container,
             f"{iteration}/{name}",
             data,
-            voxel_size=voxel_size,
+            voxel_size=voxel_size if name == "raw" else output_voxel_size,
             offset=raw_offset if name == "raw" else output_offset,
             axis_names=axis_names,
         )
