@@ -51,7 +51,7 @@ def spatial_nonzero(data: Any, dims: int) -> np.ndarray:
     Channels are collapsed by their maximum, as DaCapo's ``CopyMask(drop_channels=True)``.
     """
     array = np.asarray(data[...])
-    nonzero: np.ndarray = array != 0
+    nonzero: np.ndarray = np.asarray(array != 0)
     while nonzero.ndim > dims:
         nonzero = nonzero.any(axis=0)
     return nonzero
@@ -91,7 +91,7 @@ class BoxCounter:
 
     @classmethod
     def from_array(
-        cls, data: Any, voxel_size: Sequence[int], offset: Sequence[int], *, values: bool = False
+        cls, data: Any, voxel_size: Sequence[int], offset: Any, *, values: bool = False
     ) -> BoxCounter:
         dims = len(voxel_size)
         array = np.asarray(data[...])
