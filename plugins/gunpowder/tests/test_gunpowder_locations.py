@@ -44,8 +44,8 @@ def test_box_means_match_brute_force(
 def test_valid_shifts_are_drawn_uniformly_and_only_where_valid() -> None:
     rng = np.random.default_rng(1)
     valid = rng.random((20, 37, 5)) < 0.02
-    shifts = ValidShifts(valid, first=np.array([-3, 0, 2]))
-    drawn = shifts.draw(np.random.default_rng(2), 20 * int(valid.sum())) - [-3, 0, 2]
+    shifts = ValidShifts(valid)
+    drawn = shifts.draw(np.random.default_rng(2), 20 * int(valid.sum()))
     assert valid[tuple(drawn.T)].all()
     counts = np.zeros(valid.shape, dtype=np.int64)
     np.add.at(counts, tuple(drawn.T), 1)
@@ -79,6 +79,19 @@ def test_every_drawn_centre_box_holds_a_mask_voxel(box: int) -> None:
         seen.add(tuple(shift))
     # every shift whose box touches the line is possible: 23 (box 1) or 2*24*2 (box 2)
     assert len(seen) == (23 if box == 1 else 96)
+
+
+def test_requests_whose_centre_moves_share_the_precomputed_centres() -> None:
+    mask = np.zeros((30, 30, 30), dtype=bool)
+    mask[10:12, :, 5] = True
+    sampler = _sampler(mask)
+    ones = np.ones(3, dtype=np.int64)
+    rng = np.random.default_rng(0)
+    for begin in ([0, 0, 0], [3, -2, 7], [-5, 1, 1]):
+        box_begin = np.array(begin)
+        shift = sampler.draw(rng, box_begin, ones, ones, box_begin, ones)
+        assert mask[tuple(box_begin + shift)]
+    assert len(sampler._cache) == 1
 
 
 def test_an_empty_mask_is_refused() -> None:

@@ -169,11 +169,10 @@ class ValidShifts:
 
     Entries are counted per block of :data:`CENTRE_BLOCK` positions per axis; a draw picks a
     block by its count and then one of its entries, so every valid position is equally likely
-    and nothing is rejected. ``first`` is the grid index of entry 0.
+    and nothing is rejected.
     """
 
     valid: np.ndarray
-    first: np.ndarray
     counts: np.ndarray = attrs.field(init=False)
     cumulative: np.ndarray = attrs.field(init=False)
 
@@ -186,7 +185,7 @@ class ValidShifts:
         return int(self.cumulative[-1]) if len(self.cumulative) else 0
 
     def draw(self, rng: np.random.Generator, count: int) -> np.ndarray:
-        """``(count, dims)`` grid indices, uniformly among the valid ones."""
+        """``(count, dims)`` indices into :attr:`valid`, uniformly among the valid ones."""
         picks = rng.integers(self.total, size=count)
         blocks = np.searchsorted(self.cumulative, picks, side="right")
         within = picks - (self.cumulative[blocks] - self.counts[blocks])
@@ -197,13 +196,13 @@ class ValidShifts:
             window = tuple(slice(c, c + CENTRE_BLOCK) for c in corner)
             local = np.flatnonzero(self.valid[window])[rank]
             out[row] = corner + np.unravel_index(local, self.valid[window].shape)
-        return out + self.first
+        return out
 
 
 @attrs.define(eq=False)
 class AllShifts:
-    """Uniform draws of grid indices in the box ``[low, high]`` (inclusive): every position
-    valid, as for a dataset without a mask."""
+    """Uniform draws of indices in the box ``[low, high]`` (inclusive): every position valid,
+    as for a dataset without a mask."""
 
     low: np.ndarray
     high: np.ndarray
@@ -250,7 +249,7 @@ class LocationSampler:
     sample_points: np.ndarray | None = None
     candidates_per_round: int = 64
     max_rounds: int = 400
-    # valid centre shifts (or valid sample points), per centre-box phase and size
+    # valid centre shifts per centre-box phase and size; valid sample points per centre box
     _cache: dict[tuple[Any, ...], Any] = attrs.field(factory=dict, init=False)
 
     @property
@@ -296,10 +295,10 @@ class LocationSampler:
                 return candidates[rng.integers(len(candidates), size=count)]
 
         else:
-            shifts = self._centre_shifts(box_begin, box_size, grid)
+            shifts, first = self._centre_shifts(box_begin, box_size, grid)
 
             def propose(count: int) -> np.ndarray:
-                return shifts.draw(rng, count) * grid
+                return (shifts.draw(rng, count) + first) * grid
 
         if not self.has_crop_rules:
             return np.asarray(propose(1)[0], dtype=np.int64)
@@ -348,35 +347,39 @@ class LocationSampler:
 
     def _centre_shifts(
         self, box_begin: np.ndarray, box_size: np.ndarray, grid: np.ndarray
-    ) -> ValidShifts | AllShifts:
+    ) -> tuple[ValidShifts | AllShifts, np.ndarray]:
+        """The valid centre shifts, as draws of grid indices minus the returned offset.
+
+        The centre box at grid shift ``k`` starts at mask voxel ``q0 + k * step``. Which
+        starts are valid depends only on ``q0 % step`` and the box, so requests whose
+        centre moves (augments grow them unevenly) share one precomputed set.
+        """
         q0, box, step = self._box_in_voxels(box_begin, box_size, grid)
-        key = ("centres", tuple(q0), tuple(box), tuple(step))
-        if key not in self._cache:
-            region = (self.region_end - self.region_begin) // self.voxel_size
-            shifts: ValidShifts | AllShifts
-            if self.mask is None:
-                # box start q0 + k * step in [0, region - box]
-                low = -np.floor_divide(q0, step)
-                shifts = AllShifts(low, np.floor_divide(region - box - q0, step))
-            else:
+        first = -np.floor_divide(q0, step)
+        region = (self.region_end - self.region_begin) // self.voxel_size
+        if self.mask is None:
+            # box start q0 + k * step in [0, region - box]
+            shifts: ValidShifts | AllShifts = AllShifts(
+                np.zeros_like(q0), np.floor_divide(region - box - q0, step) - first
+            )
+        else:
+            phase = q0 % step
+            key = (tuple(phase), tuple(box), tuple(step))
+            if key not in self._cache:
                 centres = _sliding_any(self.mask, tuple(int(b) for b in box))
-                phase = q0 % step
-                valid = np.ascontiguousarray(
-                    centres[
-                        tuple(slice(int(p), None, int(s)) for p, s in zip(phase, step, strict=True))
-                    ]
+                slices = tuple(
+                    slice(int(p), None, int(s)) for p, s in zip(phase, step, strict=True)
                 )
-                shifts = ValidShifts(valid, first=-(q0 // step))
-            if shifts.total == 0:
-                raise NoValidLocationError(
-                    f"dataset {self.name!r}: no location has a masked output centre (the "
-                    f"centre voxel must be nonzero in the mask, as in DaCapo); its mask has "
-                    f"{0 if self.mask is None else int(self.mask.sum())} nonzero voxels in a "
-                    f"region of {tuple(int(r) for r in region)} voxels"
-                )
-            self._cache[key] = shifts
-        result: ValidShifts | AllShifts = self._cache[key]
-        return result
+                self._cache[key] = ValidShifts(np.ascontiguousarray(centres[slices]))
+            shifts = self._cache[key]
+        if shifts.total == 0:
+            raise NoValidLocationError(
+                f"dataset {self.name!r}: no location has a masked output centre (the "
+                f"centre voxel must be nonzero in the mask, as in DaCapo); its mask has "
+                f"{0 if self.mask is None else int(self.mask.sum())} nonzero voxels in a "
+                f"region of {tuple(int(r) for r in region)} voxels"
+            )
+        return shifts, first
 
     def _point_shifts(
         self, box_begin: np.ndarray, box_size: np.ndarray, grid: np.ndarray
