@@ -138,7 +138,7 @@ class GunpowderTrainer(Trainer):
                 raise ValueError(str(error)) from error
         seed = self.seed
         if seed is None:
-            seed = int(np.random.SeedSequence().generate_state(1, np.uint64)[0] >> 1)
+            seed = int(np.random.SeedSequence().generate_state(1, np.uint64)[0]) >> 1
         gt_dtype = np.result_type(*[dataset.gt.dtype for dataset in loaded])  # type: ignore[union-attr]
         self._spec = PipelineSpec(
             datasets=loaded,
