@@ -153,7 +153,10 @@ def bench(session: nox.Session) -> None:
 def dacapo_parity(session: nox.Session) -> None:
     """Batches of DaCapo 0.3.5's GunpowderTrainer against this project's, on the same data and
     config (raw range, padding value, masked centre, batch layout); not a default session."""
-    install(session, "dacapo-ml==0.3.5", CORE, PLUGINS["gunpowder"])
+    install(session, CORE, PLUGINS["gunpowder"])
+    # aiobotocore[boto3] pins a boto3 that its botocore accepts: without it pip backtracks
+    # through aiobotocore versions (from fibsem-tools -> s3fs) for a long time
+    install(session, "dacapo-ml==0.3.5", "aiobotocore[boto3]")
     out = ROOT / "bench-results"
     out.mkdir(exist_ok=True)
     session.run(
