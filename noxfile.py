@@ -1,7 +1,7 @@
 """Developer and CI sessions. Every install goes through constraints.txt (it pins torch).
 
 ``nox`` runs the default sessions (what CI runs); ``nox -s demo`` trains the demo;
-``nox -s bench`` runs the benchmarks.
+``nox -s bench`` runs the benchmarks; ``nox -s dacapo-parity`` compares batches with DaCapo 0.3.5.
 """
 
 from __future__ import annotations
@@ -178,3 +178,22 @@ def bench(session: nox.Session) -> None:
         session.run(
             "python", str(script), "--json", str(out / f"{script.stem}.json"), *session.posargs
         )
+
+
+@nox.session(name="dacapo-parity", python="3.11")
+def dacapo_parity(session: nox.Session) -> None:
+    """Batches of DaCapo 0.3.5's GunpowderTrainer against this project's, on the same data and
+    config (raw range, padding value, masked centre, batch layout); not a default session."""
+    install(session, CORE, PLUGINS["gunpowder"])
+    # aiobotocore[boto3] pins a boto3 that its botocore accepts: without it pip backtracks
+    # through aiobotocore versions (from fibsem-tools -> s3fs) for a long time
+    install(session, "dacapo-ml==0.3.5", "aiobotocore[boto3]")
+    out = ROOT / "bench-results"
+    out.mkdir(exist_ok=True)
+    session.run(
+        "python",
+        str(ROOT / "benchmarks" / "dacapo_parity.py"),
+        "--json",
+        str(out / "dacapo_parity.json"),
+        *session.posargs,
+    )

@@ -21,8 +21,9 @@ SHAPE = (16, 16, 16)
 
 
 def raw_volume() -> np.ndarray:
+    """Normalized raw, as DaCapo's IntensitiesArrayConfig gives it: float in [0, 1]."""
     rng = np.random.default_rng(0)
-    return rng.uniform(-0.8, 0.8, size=SHAPE).astype(np.float32)
+    return rng.uniform(0.1, 0.9, size=SHAPE).astype(np.float32)
 
 
 def labels_volume() -> np.ndarray:
@@ -87,18 +88,29 @@ def test_gamma_samples_within_the_range_on_both_sides_of_one() -> None:
 
 
 def test_intensity_scales_and_shifts_around_the_mean() -> None:
-    raw = raw_volume() * 0.2
+    raw = 0.4 + raw_volume() * 0.2
     config = IntensityAugmentConfig(scale=(2.0, 2.0), shift=(0.1, 0.1))
     out, _ = run_node(node_of(config), raw)
     crop = centre(raw)
     np.testing.assert_allclose(out, crop.mean() + (crop - crop.mean()) * 2 + 0.1, atol=1e-5)
 
 
-def test_intensity_clips_to_the_normalized_range() -> None:
+def test_intensity_clips_to_zero_one_as_gunpowder() -> None:
     config = IntensityAugmentConfig(scale=(5.0, 5.0), shift=(0.0, 0.0))
     out, _ = run_node(node_of(config), raw_volume())
-    assert out.min() >= -1.0 and out.max() <= 1.0
-    assert out.min() == -1.0 and out.max() == 1.0
+    assert out.min() == 0.0 and out.max() == 1.0
+
+
+def test_intensity_without_clip_leaves_the_range_open() -> None:
+    config = IntensityAugmentConfig(scale=(5.0, 5.0), shift=(0.0, 0.0), clip=False)
+    out, _ = run_node(node_of(config), raw_volume())
+    assert out.min() < -1.0 and out.max() > 2.0
+
+
+def test_intensity_with_clip_refuses_raw_outside_zero_one() -> None:
+    config = IntensityAugmentConfig(scale=(1.0, 1.0), shift=(0.0, 0.0))
+    with pytest.raises(Exception, match=r"needs raw in \[0, 1\].*intensity_range"):
+        run_node(node_of(config), raw_volume() * 255)
 
 
 def test_intensity_scale_shift_is_exact() -> None:

@@ -14,7 +14,7 @@ import attrs
 import numpy as np
 import torch
 
-from dacapo_trainers import Array, InMemoryArray, normalize_raw, open_array, write_array
+from dacapo_trainers import Array, InMemoryArray, open_array, write_array
 
 torch.set_num_threads(1)
 
@@ -115,10 +115,10 @@ class ForegroundPredictor:
 
 
 class IdentityPredictor(ForegroundPredictor):
-    """Target: the gt scaled like uint8 raw (normalize_raw), so it must equal the raw's centre."""
+    """Target: the gt as float32, so that with gt == raw it must equal the raw's centre."""
 
     def create_target(self, gt: Array) -> Array:
-        data = normalize_raw(np.asarray(gt.data))[np.newaxis]
+        data = np.asarray(gt.data, dtype=np.float32)[np.newaxis]
         return InMemoryArray(data, voxel_size=gt.voxel_size, offset=gt.offset)
 
 

@@ -16,7 +16,7 @@ from simple_tensor_helpers import (
     make_dataset,
 )
 
-from dacapo_trainers import ZarrContainer, normalize_raw, open_array
+from dacapo_trainers import ZarrContainer, open_array
 from dacapo_trainers_simple_tensor import SimpleTensorTrainer, SimpleTensorTrainerConfig
 
 CPU = torch.device("cpu")
@@ -162,7 +162,7 @@ def test_optimizer_choice(name: str) -> None:
 
 
 def test_flips_and_transposes_keep_raw_and_target_aligned(tmp_path: Path) -> None:
-    # raw == gt (uint8) and target == normalize_raw(gt): every target must equal the raw centre,
+    # raw == gt (uint8) and target == gt as float: every target must equal the raw centre,
     # whatever flips and transposes were drawn. Raw extends beyond the gt, at another offset.
     rng = np.random.default_rng(3)
     raw = rng.integers(0, 256, size=(20, 22, 22), dtype=np.uint8)
@@ -190,7 +190,7 @@ def test_no_augmentation_gives_plain_crops(tmp_path: Path) -> None:
     trainer = make_trainer(batch_size=3, flips=False, transposes=False)
     model, _, optimizer = setup(trainer, [dataset])
     run_steps(trainer, model, optimizer, 2)
-    expected = torch.from_numpy(normalize_raw(raw))
+    expected = torch.from_numpy(raw.astype(np.float32))  # raw as the dataset gives it
     for sample in torch.cat(model.inputs)[:, 0]:
         windows = expected.unfold(0, 12, 1).unfold(1, 12, 1).unfold(2, 12, 1)
         assert (windows == sample).flatten(3).all(-1).any()
@@ -203,7 +203,7 @@ def test_dataset_weights_choose_datasets(tmp_path: Path) -> None:
     trainer = make_trainer(batch_size=4)
     model, _, optimizer = setup(trainer, [never, always])
     run_steps(trainer, model, optimizer, 3)
-    assert all(bool((x == 1).all()) for x in model.inputs)
+    assert all(bool((x == 255).all()) for x in model.inputs)
 
 
 def test_mask_becomes_weight(tmp_path: Path) -> None:
@@ -249,7 +249,7 @@ def test_snapshots_are_dacapos_sample_0_with_world_geometry(tmp_path: Path) -> N
     assert reported == [0, 3, 6]  # DaCapo: after the step of i when i % interval == 0
     assert subfolders(tmp_path / "snapshots.zarr" / "run") == ["0", "3", "6"]
     names = ["gradients", "gt", "mask", "prediction", "raw", "target", "weight"]
-    normalized = normalize_raw(np.pad(raw, 2))  # the raw as the trainer reads it
+    normalized = np.pad(raw, 2).astype(np.float32)  # raw as the dataset gives it, as float32
     for iteration in (0, 3, 6):
         arrays = {
             name: open_array(container.container, f"run/{iteration}/volumes/{name}")

@@ -5,8 +5,10 @@ augment takes ``augmentation_probability`` (DaCapo's gamma and scale-shift augme
 field defaults to 1.0, so their JSON still means the same). Importing this module imports
 neither torch nor gunpowder: :meth:`AugmentConfig.node` imports them when a pipeline is built.
 
-Raw reaches the augments as float32 from :func:`dacapo_trainers.normalize_raw` (integer data
-mapped to [-1, 1]), so "clip" below means clipping to [-1, 1].
+Raw reaches the augments as float32 with the values the dataset gives (never rescaled by the
+trainer, as DaCapo): datasets that should be normalized say so in their own config (DaCapo's
+``IntensitiesArrayConfig``, ``ZarrDatasetConfig.intensity_range``). "clip" below means what it
+means in gunpowder: [0, 1] for IntensityAugment, skimage's range for NoiseAugment.
 """
 
 from __future__ import annotations
@@ -163,7 +165,10 @@ class GammaAugmentConfig(AugmentConfig):
 
 @attrs.define(kw_only=True)
 class IntensityAugmentConfig(AugmentConfig):
-    """Random contrast scale and brightness shift of raw, around each sample's mean."""
+    """Random contrast scale and brightness shift of raw, around each sample's mean.
+
+    gunpowder's IntensityAugment: with ``clip``, raw must be in [0, 1] and stays there.
+    """
 
     scale: tuple[float, float] = attrs.field(
         converter=_as_pair,
@@ -178,8 +183,8 @@ class IntensityAugmentConfig(AugmentConfig):
     clip: bool = attrs.field(
         default=True,
         metadata={
-            "help_text": "Set to False if modified values should not be clipped to the "
-            "normalized raw range [-1, 1]."
+            "help_text": "Set to False if modified values should not be clipped to [0, 1]. "
+            "With True (as gunpowder), raw must already be in [0, 1]."
         },
     )
     augmentation_probability: float = _probability_field()
@@ -219,8 +224,10 @@ class NoiseAugmentConfig(AugmentConfig):
     """Random noise on raw through ``skimage.util.random_noise`` (gunpowder's NoiseAugment).
 
     ``kwargs`` is passed on as in later DaCapo versions' NoiseAugmentConfig: ``mode``
-    (default ``"gaussian"``), ``clip`` (default True: clip to [-1, 1]) and the mode's
-    parameters (``mean``, ``var``, ``amount``, ...).
+    (default ``"gaussian"``), ``clip`` and the mode's parameters (``mean``, ``var``,
+    ``amount``, ...). With ``clip`` (the default), as gunpowder and skimage: raw must lie in
+    [-1, 1], and the result is clipped to [-1, 1] when the sample has negative values, else
+    to [0, 1].
     """
 
     kwargs: dict[str, Any] = attrs.field(

@@ -1,18 +1,29 @@
-"""Where samples may be drawn: integral images of mask and gt, and a seeded location sampler.
+"""Where samples may be drawn: DaCapo 0.3.5's rules on an exact, seeded location sampler.
 
-Pure numpy, built once in the training process before the workers fork, so the integral
-images are shared by every worker rather than recomputed in each.
+Pure numpy, built in the training process before the workers fork, so what it precomputes
+is shared by every worker rather than recomputed in each.
 
-A location is the world position of the *output crop* (the model's output box). It is drawn
-uniformly among positions on the common voxel grid whose crop centre lies inside the mask's
-region (inside gt's region without a mask), keeping only those where
+A location is a *shift* of the whole request (world units, a multiple of the request's voxel
+grid). DaCapo 0.3.5's trainer accepts a shift when
 
-* at least ``min_masked`` of the crop's voxels are inside the mask (and always more than 0),
-* at least ``gt_min_reject`` of the crop's voxels have nonzero gt, when that is set.
+* its *centre box* holds a masked voxel: the box is one output voxel at the centre of the
+  request, grown to the output voxel grid (so 1 or 2 voxels per axis); it must lie inside the
+  mask's region (gt's without a mask) and some mask voxel in it must be nonzero. DaCapo does
+  this with ``CopyMask`` to a one-voxel placeholder and ``gunpowder.Reject(placeholder,
+  1e-6)``; its ``min_masked`` is stored but never used;
+* with ``gt_min_reject`` set, the mean gt value over the output crop (zero outside gt, all
+  channels) is above ``gt_min_reject`` (``gunpowder.Reject(gt, gt_min_reject)``, strict),
 
-Parts of the crop outside the mask's region count as masked out. Candidates are tested in
-vectorized rounds with one integral-image lookup per corner, so sparse masks cost only more
-rounds; :class:`NoValidLocationError` says when no candidate was found.
+and draws uniformly among accepted shifts (``RandomLocation`` then rejection loops). This
+plugin adds two rules, both off by default: ``min_masked_fraction`` (at least that fraction of
+the output crop inside the mask) and ``min_gt_fraction`` (at least that fraction of it with
+nonzero gt); parts of the crop outside an array's region count as zero.
+
+The centre rule is met exactly and without rejection: the shifts whose centre box holds a mask
+voxel are found once from the mask, counted per block, and a draw picks a block by its count
+and then one of its valid shifts. The other rules are tested on candidates drawn that way, in
+vectorized rounds with integral images; :class:`NoValidLocationError` says when no candidate
+met them within a bounded number of rounds (DaCapo would loop forever).
 """
 
 from __future__ import annotations
@@ -23,28 +34,51 @@ from typing import Any
 import attrs
 import numpy as np
 
-#: Masks above this many voxels are summed in blocks before their integral image is taken.
+#: Arrays above this many voxels are summed in blocks before their integral image is taken.
 MAX_INTEGRAL_VOXELS = 2**27
+
+#: Edge (in shift-grid steps) of the blocks valid centre shifts are counted in.
+CENTRE_BLOCK = 16
 
 
 class NoValidLocationError(ValueError):
-    """No sample location meets ``min_masked`` / ``gt_min_reject`` for a dataset."""
+    """No sample location meets the location rules for a dataset."""
 
 
-def _spatial(data: Any, dims: int) -> np.ndarray:
+def spatial_nonzero(data: Any, dims: int) -> np.ndarray:
+    """``data`` read whole as a boolean array of its spatial axes: nonzero in any channel.
+
+    Channels are collapsed by their maximum, as DaCapo's ``CopyMask(drop_channels=True)``.
+    """
     array = np.asarray(data[...])
-    while array.ndim > dims:  # drop channel axes: a voxel counts if any channel is nonzero
-        array = array.any(axis=0)
-    return array
+    nonzero: np.ndarray = np.asarray(array != 0)
+    while nonzero.ndim > dims:
+        nonzero = nonzero.any(axis=0)
+    return nonzero
+
+
+def _block_sums(values: np.ndarray, block: int, dtype: Any) -> np.ndarray:
+    """Sums of ``values`` over blocks of ``block`` voxels per axis (the last block padded)."""
+    dims = values.ndim
+    if block == 1:
+        return values.astype(dtype)
+    padded_shape = tuple(-(-s // block) * block for s in values.shape)
+    padded = np.zeros(padded_shape, dtype=dtype)
+    padded[tuple(slice(0, s) for s in values.shape)] = values
+    reshaped = padded.reshape(tuple(v for s in padded_shape for v in (s // block, block)))
+    return reshaped.sum(axis=tuple(range(1, 2 * dims, 2)), dtype=dtype)
 
 
 @attrs.define(eq=False)
 class BoxCounter:
-    """Counts nonzero voxels of an array inside world boxes, through an integral image.
+    """Means of an array over world boxes, through an integral image.
 
-    ``begin`` and ``voxel_size`` are in world units. Arrays larger than
-    :data:`MAX_INTEGRAL_VOXELS` are first summed in blocks of ``block`` voxels per axis, which
-    makes counts at box borders approximate (to one block).
+    With ``values`` False the array counted is "nonzero in some channel" (a fraction of the
+    box); with ``values`` True it is the array's values summed over channels, divided by the
+    number of channels (the mean over the box and its channels, as ``ndarray.mean``). Voxels
+    outside the array count as zero. ``begin`` and ``voxel_size`` are in world units. Arrays
+    larger than :data:`MAX_INTEGRAL_VOXELS` are first summed in blocks of ``block`` voxels per
+    axis, which makes means at box borders approximate (to one block).
     """
 
     integral: np.ndarray
@@ -52,40 +86,45 @@ class BoxCounter:
     voxel_size: np.ndarray
     block: int
     shape: np.ndarray  # in voxels
+    channels: int = 1
+    values: bool = False
 
     @classmethod
-    def from_array(cls, data: Any, voxel_size: Sequence[int], offset: Sequence[int]) -> BoxCounter:
+    def from_array(
+        cls, data: Any, voxel_size: Sequence[int], offset: Any, *, values: bool = False
+    ) -> BoxCounter:
         dims = len(voxel_size)
-        nonzero = _spatial(data, dims) != 0
-        shape = np.array(nonzero.shape)
-        block = 1
-        while nonzero.size / block**dims > MAX_INTEGRAL_VOXELS:
-            block *= 2
-        counts: np.ndarray
-        if block > 1:
-            padded_shape = tuple(-(-s // block) * block for s in nonzero.shape)
-            padded = np.zeros(padded_shape, dtype=bool)
-            padded[tuple(slice(0, s) for s in nonzero.shape)] = nonzero
-            reshaped = padded.reshape(tuple(v for s in padded_shape for v in (s // block, block)))
-            counts = reshaped.sum(axis=tuple(range(1, 2 * dims, 2)), dtype=np.int64)
+        array = np.asarray(data[...])
+        channels = int(np.prod(array.shape[: array.ndim - dims], dtype=np.int64))
+        dtype: Any
+        if values:
+            counted = array.reshape((-1, *array.shape[array.ndim - dims :])).sum(
+                axis=0, dtype=np.float64
+            )
+            dtype = np.float64
         else:
-            counts = nonzero
-        dtype = np.uint32 if nonzero.size < 2**32 else np.uint64
-        integral = np.zeros(tuple(s + 1 for s in counts.shape), dtype=dtype)
-        inner = counts.astype(dtype)
+            counted = spatial_nonzero(array, dims)
+            dtype = np.uint32 if counted.size < 2**32 else np.uint64
+        block = 1
+        while counted.size / block**dims > MAX_INTEGRAL_VOXELS:
+            block *= 2
+        inner = _block_sums(counted, block, dtype)
         for axis in range(dims):
             inner = np.cumsum(inner, axis=axis, dtype=dtype)
+        integral = np.zeros(tuple(s + 1 for s in inner.shape), dtype=dtype)
         integral[(slice(1, None),) * dims] = inner
         return cls(
             integral=integral,
             begin=np.asarray(offset, dtype=np.int64),
             voxel_size=np.asarray(voxel_size, dtype=np.int64),
             block=block,
-            shape=shape,
+            shape=np.array(counted.shape),
+            channels=max(channels, 1) if values else 1,
+            values=values,
         )
 
-    def fractions(self, begins: np.ndarray, size: np.ndarray) -> np.ndarray:
-        """Fraction of nonzero voxels in each box ``[begin, begin + size)`` (world units).
+    def means(self, begins: np.ndarray, size: np.ndarray) -> np.ndarray:
+        """The mean over each box ``[begin, begin + size)`` (world units).
 
         :param begins: ``(n, dims)`` box begins.
         :param size: ``(dims,)`` box size, the same for all boxes.
@@ -100,89 +139,273 @@ class BoxCounter:
             index = tuple(np.where(c, hi[:, d], lo[:, d]) for d, c in enumerate(corner))
             sign = -1.0 if (dims - sum(corner)) % 2 else 1.0
             total += sign * self.integral[index].astype(np.float64)
-        volume = float(np.prod(size // self.voxel_size))
+        volume = float(np.prod(size // self.voxel_size)) * self.channels
+        if self.values:
+            return total / volume
         return np.minimum(total / volume, 1.0)
 
 
+def _sliding_any(array: np.ndarray, box: Sequence[int]) -> np.ndarray:
+    """``out[j] = any(array[j : j + box])`` for every ``j`` where the window fits."""
+    out = array
+    for axis, width in enumerate(box):
+        length = out.shape[axis] - width + 1
+        if length <= 0:
+            return np.zeros(tuple(0 for _ in box), dtype=bool)
+        window = tuple(slice(0, length) if a == axis else slice(None) for a in range(out.ndim))
+        result = out[window].copy()
+        for step in range(1, width):
+            shifted = tuple(
+                slice(step, step + length) if a == axis else slice(None) for a in range(out.ndim)
+            )
+            result |= out[shifted]
+        out = result
+    return out
+
+
 @attrs.define(eq=False)
-class BoxOnes:
-    """A :class:`BoxCounter` for an implicit array of ones over a world region (no mask)."""
+class ValidShifts:
+    """Uniform draws among the ``True`` entries of a boolean array of shift-grid positions.
 
-    begin: np.ndarray
-    end: np.ndarray
+    Entries are counted per block of :data:`CENTRE_BLOCK` positions per axis; a draw picks a
+    block by its count and then one of its entries, so every valid position is equally likely
+    and nothing is rejected.
+    """
 
-    def fractions(self, begins: np.ndarray, size: np.ndarray) -> np.ndarray:
-        overlap = np.clip(
-            np.minimum(begins + size, self.end) - np.maximum(begins, self.begin), 0, None
-        )
-        return np.prod(overlap / size, axis=1)
+    valid: np.ndarray
+    counts: np.ndarray = attrs.field(init=False)
+    cumulative: np.ndarray = attrs.field(init=False)
+
+    def __attrs_post_init__(self) -> None:
+        self.counts = _block_sums(self.valid, CENTRE_BLOCK, np.int64).ravel()
+        self.cumulative = np.cumsum(self.counts)
+
+    @property
+    def total(self) -> int:
+        return int(self.cumulative[-1]) if len(self.cumulative) else 0
+
+    def draw(self, rng: np.random.Generator, count: int) -> np.ndarray:
+        """``(count, dims)`` indices into :attr:`valid`, uniformly among the valid ones."""
+        picks = rng.integers(self.total, size=count)
+        blocks = np.searchsorted(self.cumulative, picks, side="right")
+        within = picks - (self.cumulative[blocks] - self.counts[blocks])
+        grid_shape = tuple(-(-s // CENTRE_BLOCK) for s in self.valid.shape)
+        out = np.empty((count, self.valid.ndim), dtype=np.int64)
+        for row, (block, rank) in enumerate(zip(blocks, within, strict=True)):
+            corner = np.array(np.unravel_index(block, grid_shape)) * CENTRE_BLOCK
+            window = tuple(slice(c, c + CENTRE_BLOCK) for c in corner)
+            local = np.flatnonzero(self.valid[window])[rank]
+            out[row] = corner + np.unravel_index(local, self.valid[window].shape)
+        return out
+
+
+@attrs.define(eq=False)
+class AllShifts:
+    """Uniform draws of indices in the box ``[low, high]`` (inclusive): every position valid,
+    as for a dataset without a mask."""
+
+    low: np.ndarray
+    high: np.ndarray
+
+    @property
+    def total(self) -> int:
+        return int(np.prod(np.maximum(self.high - self.low + 1, 0)))
+
+    def draw(self, rng: np.random.Generator, count: int) -> np.ndarray:
+        return rng.integers(self.low, self.high + 1, size=(count, len(self.low)))
 
 
 @attrs.define(eq=False)
 class LocationSampler:
-    """Draws output-crop positions of one dataset (see the module docstring).
+    """Draws request shifts of one dataset (see the module docstring).
 
     :param name: the dataset's name, for error messages.
-    :param region_begin: world begin of the region crop centres are drawn from (the mask's
-        region, or gt's without a mask).
+    :param voxel_size: the output voxel size: the grid of the centre box, the mask and gt.
+    :param region_begin: world begin of the mask's region (gt's without a mask).
     :param region_end: its world end.
-    :param mask: counts mask voxels (a :class:`BoxCounter` or :class:`BoxOnes`).
-    :param gt: counts nonzero gt voxels, or None when ``gt_min_reject`` is unset.
-    :param sample_points: ``(n, dims)`` world points crops are centred on instead, or None.
+    :param mask: the mask's spatial ``nonzero`` array on ``region_begin``, or None for no
+        mask (every voxel of the region masked in).
+    :param gt_mean: the mean of gt values, when ``gt_min_reject`` is set.
+    :param gt_min_reject: DaCapo's threshold: the mean gt over the output crop must exceed it.
+    :param mask_fraction: counts mask voxels, when ``min_masked_fraction`` is set.
+    :param min_masked_fraction: the smallest fraction of the output crop inside the mask.
+    :param gt_fraction: counts nonzero gt voxels, when ``min_gt_fraction`` is set.
+    :param min_gt_fraction: the smallest fraction of the output crop with nonzero gt.
+    :param sample_points: ``(n, dims)`` world points the centre box is placed on instead of
+        drawing, or None.
     """
 
     name: str
+    voxel_size: np.ndarray
     region_begin: np.ndarray
     region_end: np.ndarray
-    mask: BoxCounter | BoxOnes
-    min_masked: float
-    gt: BoxCounter | None = None
-    gt_min_reject: float = 0.0
+    mask: np.ndarray | None = None
+    gt_mean: BoxCounter | None = None
+    gt_min_reject: float | None = None
+    mask_fraction: BoxCounter | None = None
+    min_masked_fraction: float | None = None
+    gt_fraction: BoxCounter | None = None
+    min_gt_fraction: float | None = None
     sample_points: np.ndarray | None = None
-    candidates_per_round: int = 512
+    candidates_per_round: int = 64
     max_rounds: int = 400
+    # valid centre shifts per centre-box phase and size; valid sample points per centre box
+    _cache: dict[tuple[Any, ...], Any] = attrs.field(factory=dict, init=False)
+
+    @property
+    def has_crop_rules(self) -> bool:
+        """Whether a drawn shift must still pass a rule on the whole output crop."""
+        return (
+            self.gt_min_reject is not None
+            or bool(self.min_masked_fraction)
+            or bool(self.min_gt_fraction)
+        )
+
+    def centre_box(self, center: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The centre box (world begin and size) of a request whose total ROI centre is
+        ``center``: one output voxel centred there, grown to the output grid (gunpowder's
+        ``Roi.snap_to_grid(voxel_size, mode="grow")`` of DaCapo's placeholder request)."""
+        voxel = self.voxel_size
+        begin = np.asarray(center, dtype=np.int64) - voxel // 2
+        lo = np.floor_divide(begin, voxel) * voxel
+        hi = -np.floor_divide(-(begin + voxel), voxel) * voxel
+        return lo, hi - lo
 
     def draw(
-        self, rng: np.random.Generator, base_begin: np.ndarray, size: np.ndarray, grid: np.ndarray
+        self,
+        rng: np.random.Generator,
+        box_begin: np.ndarray,
+        box_size: np.ndarray,
+        grid: np.ndarray,
+        crop_begin: np.ndarray,
+        crop_size: np.ndarray,
     ) -> np.ndarray:
-        """A shift (world units, multiple of ``grid``) moving ``base_begin`` to a valid crop.
+        """A shift (world units, multiple of ``grid``) meeting every rule.
 
-        :param base_begin: the output crop's begin in request space.
-        :param size: the output crop's size (world units).
-        :param grid: the voxel grid all arrays share (lcm of their voxel sizes).
+        :param box_begin: the centre box's begin in request space (see :meth:`centre_box`).
+        :param box_size: its size (world units).
+        :param grid: the voxel grid all arrays of the request share (lcm of their voxel sizes).
+        :param crop_begin: the output crop's begin in request space.
+        :param crop_size: the output crop's size (world units).
         """
-        half = size // 2
-        if self.sample_points is not None and len(self.sample_points):
-            point = self.sample_points[rng.integers(len(self.sample_points))]
-            return np.round((point - half - base_begin) / grid).astype(np.int64) * grid
-        # crop centres base_begin + half + k * grid inside [region_begin, region_end)
-        k_min = np.ceil((self.region_begin - base_begin - half) / grid).astype(np.int64)
-        k_max = np.ceil((self.region_end - base_begin - half) / grid).astype(np.int64) - 1
-        if np.any(k_max < k_min):
-            raise NoValidLocationError(
-                f"dataset {self.name!r}: its mask region is smaller than one voxel grid step"
-            )
+        if self.sample_points is not None:
+            candidates = self._point_shifts(box_begin, box_size, grid)
+
+            def propose(count: int) -> np.ndarray:
+                return candidates[rng.integers(len(candidates), size=count)]
+
+        else:
+            shifts, first = self._centre_shifts(box_begin, box_size, grid)
+
+            def propose(count: int) -> np.ndarray:
+                return (shifts.draw(rng, count) + first) * grid
+
+        if not self.has_crop_rules:
+            return np.asarray(propose(1)[0], dtype=np.int64)
         for _ in range(self.max_rounds):
-            k = rng.integers(k_min, k_max + 1, size=(self.candidates_per_round, len(grid)))
-            begins = base_begin + k * grid
-            ok = self.mask.fractions(begins, size)
-            ok = (ok >= self.min_masked) & (ok > 0)
-            if self.gt is not None and self.gt_min_reject > 0:
-                candidates = np.flatnonzero(ok)
-                if len(candidates):
-                    gt_ok = self.gt.fractions(begins[candidates], size) >= self.gt_min_reject
-                    ok[candidates[~gt_ok]] = False
+            proposed = propose(self.candidates_per_round)
+            ok = self._crop_rules_met(crop_begin + proposed, crop_size)
             hits = np.flatnonzero(ok)
             if len(hits):
-                return np.asarray(k[hits[0]] * grid, dtype=np.int64)
+                return np.asarray(proposed[hits[0]], dtype=np.int64)
         tried = self.max_rounds * self.candidates_per_round
         raise NoValidLocationError(
-            f"dataset {self.name!r}: none of {tried} random locations has at least "
-            f"min_masked={self.min_masked} of its output crop {tuple(size)} inside the mask"
-            + (
-                f" and gt_min_reject={self.gt_min_reject} of it nonzero in gt"
-                if self.gt is not None and self.gt_min_reject > 0
-                else ""
-            )
-            + "; lower them or use a larger mask"
+            f"dataset {self.name!r}: none of {tried} random locations with a masked centre "
+            f"meets {self._crop_rules_text()} over its output crop {tuple(crop_size)}; "
+            "lower these thresholds, or check that the mask and gt overlap"
         )
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _crop_rules_met(self, begins: np.ndarray, size: np.ndarray) -> np.ndarray:
+        ok = np.ones(len(begins), dtype=bool)
+        if self.gt_min_reject is not None and self.gt_mean is not None:
+            ok &= self.gt_mean.means(begins, size) > self.gt_min_reject
+        if self.min_masked_fraction and self.mask_fraction is not None:
+            ok &= self.mask_fraction.means(begins, size) >= self.min_masked_fraction
+        if self.min_gt_fraction and self.gt_fraction is not None:
+            ok &= self.gt_fraction.means(begins, size) >= self.min_gt_fraction
+        return ok
+
+    def _crop_rules_text(self) -> str:
+        rules = []
+        if self.gt_min_reject is not None:
+            rules.append(f"a mean gt value above gt_min_reject={self.gt_min_reject}")
+        if self.min_masked_fraction:
+            rules.append(f"min_masked_fraction={self.min_masked_fraction} inside the mask")
+        if self.min_gt_fraction:
+            rules.append(f"min_gt_fraction={self.min_gt_fraction} of nonzero gt")
+        return " and ".join(rules)
+
+    def _box_in_voxels(
+        self, box_begin: np.ndarray, box_size: np.ndarray, grid: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The centre box at shift 0 in mask voxels (begin, size) and the grid in voxels."""
+        voxel = self.voxel_size
+        begin = np.floor_divide(box_begin - self.region_begin, voxel)
+        return begin, np.maximum(box_size // voxel, 1), np.maximum(grid // voxel, 1)
+
+    def _centre_shifts(
+        self, box_begin: np.ndarray, box_size: np.ndarray, grid: np.ndarray
+    ) -> tuple[ValidShifts | AllShifts, np.ndarray]:
+        """The valid centre shifts, as draws of grid indices minus the returned offset.
+
+        The centre box at grid shift ``k`` starts at mask voxel ``q0 + k * step``. Which
+        starts are valid depends only on ``q0 % step`` and the box, so requests whose
+        centre moves (augments grow them unevenly) share one precomputed set.
+        """
+        q0, box, step = self._box_in_voxels(box_begin, box_size, grid)
+        first = -np.floor_divide(q0, step)
+        region = (self.region_end - self.region_begin) // self.voxel_size
+        if self.mask is None:
+            # box start q0 + k * step in [0, region - box]
+            shifts: ValidShifts | AllShifts = AllShifts(
+                np.zeros_like(q0), np.floor_divide(region - box - q0, step) - first
+            )
+        else:
+            phase = q0 % step
+            key = (tuple(phase), tuple(box), tuple(step))
+            if key not in self._cache:
+                centres = _sliding_any(self.mask, tuple(int(b) for b in box))
+                slices = tuple(
+                    slice(int(p), None, int(s)) for p, s in zip(phase, step, strict=True)
+                )
+                self._cache[key] = ValidShifts(np.ascontiguousarray(centres[slices]))
+            shifts = self._cache[key]
+        if shifts.total == 0:
+            raise NoValidLocationError(
+                f"dataset {self.name!r}: no location has a masked output centre (the "
+                f"centre voxel must be nonzero in the mask, as in DaCapo); its mask has "
+                f"{0 if self.mask is None else int(self.mask.sum())} nonzero voxels in a "
+                f"region of {tuple(int(r) for r in region)} voxels"
+            )
+        return shifts, first
+
+    def _point_shifts(
+        self, box_begin: np.ndarray, box_size: np.ndarray, grid: np.ndarray
+    ) -> np.ndarray:
+        """Shifts placing the centre box on each sample point whose centre box is masked."""
+        assert self.sample_points is not None
+        key = ("points", tuple(box_begin), tuple(box_size), tuple(grid))
+        if key not in self._cache:
+            shifts = np.floor_divide(self.sample_points - box_begin, grid).astype(np.int64) * grid
+            q0, box, _ = self._box_in_voxels(box_begin, box_size, grid)
+            starts = q0 + shifts // self.voxel_size
+            region = (self.region_end - self.region_begin) // self.voxel_size
+            inside = np.all((starts >= 0) & (starts + box <= region), axis=1)
+            keep = inside.copy()
+            if self.mask is not None:
+                for row in np.flatnonzero(inside):
+                    window = tuple(
+                        slice(int(s), int(s + b)) for s, b in zip(starts[row], box, strict=True)
+                    )
+                    keep[row] = bool(self.mask[window].any())
+            if not keep.any():
+                raise NoValidLocationError(
+                    f"dataset {self.name!r}: none of its {len(shifts)} sample points has a "
+                    "masked centre (the mask must be nonzero at the point, as in DaCapo, "
+                    "which would wait forever for one)"
+                )
+            self._cache[key] = shifts[keep]
+        result: np.ndarray = self._cache[key]
+        return result

@@ -15,6 +15,7 @@ uninterrupted one would have.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -24,7 +25,7 @@ import numpy as np
 from dacapo_trainers import Array, Dataset, InMemoryArray, Model, Task
 
 from ._augment_configs import AugmentConfig
-from ._locations import BoxCounter, BoxOnes, LocationSampler
+from ._locations import BoxCounter, LocationSampler, spatial_nonzero
 from ._trainer_config import GunpowderTrainerConfig
 
 #: Names of the arrays of one batch, in the order snapshots list them.
@@ -62,13 +63,27 @@ class BatchLayout:
         return {name: np.empty(shape, self.dtypes[name]) for name, shape in self.shapes.items()}
 
 
+def _lcm(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...]:
+    return tuple(math.lcm(x, y) for x, y in zip(a, b, strict=True))
+
+
 @attrs.define(frozen=True)
 class Geometry:
-    """Sizes of a sample, from the model and the first dataset's raw voxel size."""
+    """Sizes of a sample, from the model and the first dataset's raw voxel size.
+
+    ``voxel_size`` is raw's; ``output_voxel_size`` is the prediction's, gt's, target's,
+    weight's and mask's: ``model.scale(voxel_size)`` for a model that upsamples (DaCapo's),
+    else raw's.
+    """
 
     voxel_size: tuple[int, ...]
     input_shape: tuple[int, ...]
     output_shape: tuple[int, ...]
+    output_voxel_size: tuple[int, ...] = attrs.field()
+
+    @output_voxel_size.default
+    def _same_as_raw(self) -> tuple[int, ...]:
+        return self.voxel_size
 
     @property
     def input_size(self) -> tuple[int, ...]:
@@ -76,22 +91,43 @@ class Geometry:
 
     @property
     def output_size(self) -> tuple[int, ...]:
-        return tuple(s * v for s, v in zip(self.output_shape, self.voxel_size, strict=True))
+        return tuple(s * v for s, v in zip(self.output_shape, self.output_voxel_size, strict=True))
 
     @property
     def output_offset(self) -> tuple[int, ...]:
         """Where the output crop starts inside the input crop (world units)."""
         return tuple(
             (i - o) // 2 // v * v
-            for i, o, v in zip(self.input_size, self.output_size, self.voxel_size, strict=True)
+            for i, o, v in zip(
+                self.input_size, self.output_size, self.output_voxel_size, strict=True
+            )
         )
+
+    @property
+    def grid(self) -> tuple[int, ...]:
+        """The grid every shift of a sample lies on: lcm of raw's and the output's voxels."""
+        return _lcm(self.voxel_size, self.output_voxel_size)
+
+
+def scaled_voxel_size(model: Model, voxel_size: Sequence[int]) -> tuple[int, ...]:
+    """The model's output voxel size for input ``voxel_size``: ``model.scale(voxel_size)``
+    where the model has ``scale`` (DaCapo's models do; upsampling ones give a finer size),
+    else ``voxel_size``. ``scale`` gets a funlib ``Coordinate``, as in DaCapo."""
+    scale = getattr(model, "scale", None)
+    if scale is None:
+        return tuple(int(v) for v in voxel_size)
+    from funlib.geometry import Coordinate
+
+    return tuple(int(v) for v in scale(Coordinate(tuple(int(v) for v in voxel_size))))
 
 
 def geometry_of(datasets: Sequence[Dataset], model: Model) -> Geometry:
+    voxel_size = tuple(int(v) for v in datasets[0].raw.voxel_size)
     return Geometry(
-        voxel_size=tuple(int(v) for v in datasets[0].raw.voxel_size),
+        voxel_size=voxel_size,
         input_shape=tuple(int(s) for s in model.input_shape),
         output_shape=tuple(int(s) for s in model.output_shape),
+        output_voxel_size=scaled_voxel_size(model, voxel_size),
     )
 
 
@@ -138,33 +174,63 @@ def preload(array: Array, limit_bytes: float) -> Array:
 
 
 def location_sampler(dataset: Dataset, config: GunpowderTrainerConfig) -> LocationSampler:
-    """The location sampler of ``dataset`` (integral images of its mask and gt)."""
+    """The location sampler of ``dataset``: its mask (or gt's region) and, for the rules that
+    are set, integral images of its gt and mask (see :mod:`._locations`)."""
     assert dataset.gt is not None
     gt = dataset.gt
+    dims = len(gt.voxel_size)
+    mask = None
     if dataset.mask is not None:
-        mask: BoxCounter | BoxOnes = BoxCounter.from_array(
-            dataset.mask.data, dataset.mask.voxel_size, dataset.mask.offset
-        )
         region_begin, region_end = _roi_bounds(dataset.mask)
+        mask = spatial_nonzero(dataset.mask.data, dims)
+        voxel_size = dataset.mask.voxel_size
     else:
         region_begin, region_end = _roi_bounds(gt)
-        mask = BoxOnes(region_begin, region_end)
-    gt_counter = None
-    if config.gt_min_reject:
-        gt_counter = BoxCounter.from_array(gt.data, gt.voxel_size, gt.offset)
+        voxel_size = gt.voxel_size
+    gt_mean = gt_fraction = mask_fraction = None
+    if config.gt_min_reject is not None:
+        gt_mean = BoxCounter.from_array(gt.data, gt.voxel_size, gt.offset, values=True)
+    if config.min_gt_fraction:
+        gt_fraction = BoxCounter.from_array(gt.data, gt.voxel_size, gt.offset)
+    if config.min_masked_fraction:
+        if mask is not None:
+            mask_fraction = BoxCounter.from_array(mask, voxel_size, region_begin)
+        else:
+            mask_fraction = BoxCounter.from_array(
+                np.broadcast_to(True, _spatial_shape(gt)), voxel_size, region_begin
+            )
     points = None
-    if dataset.sample_points is not None:
+    if dataset.sample_points is not None and len(dataset.sample_points):
         points = np.asarray(dataset.sample_points, dtype=np.float64)
     return LocationSampler(
         name=dataset.name,
+        voxel_size=np.asarray(voxel_size, dtype=np.int64),
         region_begin=region_begin,
         region_end=region_end,
         mask=mask,
-        min_masked=float(config.min_masked or 0.0),
-        gt=gt_counter,
-        gt_min_reject=float(config.gt_min_reject or 0.0),
+        gt_mean=gt_mean,
+        gt_min_reject=config.gt_min_reject,
+        mask_fraction=mask_fraction,
+        min_masked_fraction=config.min_masked_fraction,
+        gt_fraction=gt_fraction,
+        min_gt_fraction=config.min_gt_fraction,
         sample_points=points,
     )
+
+
+def check_sampler(sampler: LocationSampler, geometry: Geometry) -> None:
+    """Draw once for the plain request, so that a dataset without any valid location is
+    refused before training (:class:`NoValidLocationError`) and the valid locations are
+    found once, in this process, before the workers start."""
+    input_size = np.asarray(geometry.input_size, dtype=np.int64)
+    output_offset = np.asarray(geometry.output_offset, dtype=np.int64)
+    output_size = np.asarray(geometry.output_size, dtype=np.int64)
+    total_begin = np.minimum(0, output_offset)
+    total_end = np.maximum(input_size, output_offset + output_size)
+    center = total_begin + (total_end - total_begin) // 2
+    box_begin, box_size = sampler.centre_box(center)
+    grid = np.asarray(geometry.grid, dtype=np.int64)
+    sampler.draw(np.random.default_rng(0), box_begin, box_size, grid, output_offset, output_size)
 
 
 @attrs.define(eq=False)
@@ -185,20 +251,24 @@ class PipelineSpec:
     seed: int
     gt_dtype: np.dtype[Any]
     raw_channels: tuple[int, ...]
+    gt_channels: tuple[int, ...] = ()
+    mask_channels: tuple[int, ...] = ()
 
     def layout(self) -> BatchLayout:
         """The batch layout, probing the predictor once with an all-zero gt crop."""
         import warnings
 
         geometry = self.geometry
+        gt_shape = (*self.gt_channels, *geometry.output_shape)
+        mask_shape = (*self.mask_channels, *geometry.output_shape)
         gt = InMemoryArray(
-            np.zeros(geometry.output_shape, dtype=self.gt_dtype),
-            voxel_size=geometry.voxel_size,
+            np.zeros(gt_shape, dtype=self.gt_dtype),
+            voxel_size=geometry.output_voxel_size,
             offset=geometry.output_offset,
         )
         mask = InMemoryArray(
-            np.ones(geometry.output_shape, dtype=np.uint8),
-            voxel_size=geometry.voxel_size,
+            np.ones(mask_shape, dtype=np.uint8),
+            voxel_size=geometry.output_voxel_size,
             offset=geometry.output_offset,
         )
         with warnings.catch_warnings(), np.errstate(all="ignore"):
@@ -209,10 +279,10 @@ class PipelineSpec:
         raw_channels = self.raw_channels or (1,)
         shapes = {
             "raw": (b, *raw_channels, *geometry.input_shape),
-            "gt": (b, *geometry.output_shape),
+            "gt": (b, *gt_shape),
             "target": (b, *np.shape(target.data)),
             "weight": (b, *np.shape(weight.data)),
-            "mask": (b, *geometry.output_shape),
+            "mask": (b, *mask_shape),
             "location": (b, len(geometry.voxel_size)),
         }
         dtypes = {
@@ -243,7 +313,7 @@ class PipelineSpec:
             mask_array: Array = dataset.mask if dataset.mask is not None else _ones_like(dataset.gt)
             sources_of_dataset = (
                 ArraySource(
-                    keys["raw"], dataset.raw, interpolatable=True, normalize=True, clip=clip
+                    keys["raw"], dataset.raw, interpolatable=True, dtype=np.float32, clip=clip
                 ),
                 ArraySource(keys["gt"], dataset.gt, interpolatable=False, dtype=self.gt_dtype),
                 ArraySource(keys["mask"], mask_array, interpolatable=False, dtype=np.uint8),
@@ -271,10 +341,10 @@ class PipelineSpec:
 
 
 def _ones_like(array: Array) -> Array:
-    """An array of ones on ``array``'s spatial geometry, without allocating it."""
-    shape = _spatial_shape(array)
+    """An array of ones of ``array``'s shape (channels included) and geometry, without
+    allocating it: DaCapo's mask for a dataset without one."""
     return InMemoryArray(
-        np.broadcast_to(np.uint8(1), shape),
+        np.broadcast_to(np.uint8(1), tuple(int(s) for s in array.data.shape)),
         voxel_size=tuple(array.voxel_size),
         offset=tuple(array.offset),
     )

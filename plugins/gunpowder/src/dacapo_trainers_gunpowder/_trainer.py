@@ -10,15 +10,18 @@ import torch
 
 from dacapo_trainers import Batch, BatchGeometry, BatchTrainer, Dataset, Model, Task
 
+from ._geometry import channels, datasets_problem, mask_channels
 from ._locations import NoValidLocationError
 from ._pipeline import (
     BatchLayout,
     Geometry,
     LoadedDataset,
     PipelineSpec,
+    check_sampler,
     geometry_of,
     location_sampler,
     preload,
+    scaled_voxel_size,
 )
 from ._trainer_config import GunpowderTrainerConfig
 from ._workers import InlineBatches, WorkerPool
@@ -53,60 +56,27 @@ class GunpowderTrainer(BatchTrainer):
         """Why these datasets cannot be trained on, or None.
 
         Refused: no datasets; a dataset without gt; datasets whose raw voxel sizes differ (the
-        pipeline samples all of them on the first one's grid, as DaCapo), or whose gt voxel
-        size differs from raw (the output is predicted on raw's grid); raw of different
-        channel counts or spatial dimensions. With ``model`` (the driver does not pass it;
-        :meth:`build_batch_provider` does), also raw smaller than the model input along some
-        axis, or with a channel count the model does not take. Whether a dataset has a
-        location meeting ``min_masked`` is checked when the samplers are built.
+        pipeline samples all of them on the first one's grid, as DaCapo); gt whose voxel size
+        is not the model's output voxel size (``model.scale(raw voxel size)`` for a model
+        that has ``scale``, else raw's; without ``model``, gt and raw voxel sizes must be
+        integer multiples of one another), a mask on another grid than its gt; raw that does
+        not overlap its gt; a sample point outside the gt; datasets whose raw channels, gt
+        voxel size, gt channels or mask channels differ. With ``model`` (the driver does not
+        pass it; :meth:`build_batch_provider` does), also raw smaller than the model input
+        along some axis, or with a channel count the model does not take. Whether a dataset
+        has a valid location is checked when the samplers are built.
         """
-        if not datasets:
-            return "there are no training datasets"
-        first = datasets[0]
-        raw_voxel = tuple(first.raw.voxel_size)
-        for dataset in datasets:
-            raw = dataset.raw
-            if dataset.gt is None:
-                return f"dataset {dataset.name!r} has no gt; GunpowderTrainer needs gt to train"
-            if tuple(raw.voxel_size) != raw_voxel:
-                return (
-                    f"dataset {dataset.name!r} has raw voxel size {tuple(raw.voxel_size)} but "
-                    f"dataset {first.name!r} has {raw_voxel}; GunpowderTrainer does not resample"
-                )
-            if tuple(dataset.gt.voxel_size) != tuple(raw.voxel_size):
-                return (
-                    f"dataset {dataset.name!r} has gt voxel size {tuple(dataset.gt.voxel_size)} "
-                    f"but raw voxel size {tuple(raw.voxel_size)}; they must match"
-                )
-            if len(raw.voxel_size) != len(raw_voxel):
-                return f"dataset {dataset.name!r} has a different number of spatial axes"
-            if _channels(raw) != _channels(first.raw):
-                return (
-                    f"dataset {dataset.name!r} has raw channels {_channels(raw)} but dataset "
-                    f"{first.name!r} has {_channels(first.raw)}"
-                )
-            if model is not None:
-                shape = tuple(int(s) for s in raw.data.shape[-len(raw.voxel_size) :])
-                input_shape = tuple(int(s) for s in model.input_shape)
-                if any(s < i for s, i in zip(shape, input_shape, strict=True)):
-                    return (
-                        f"dataset {dataset.name!r} has raw of shape {shape}, smaller than the "
-                        f"model input {input_shape}"
-                    )
-                channels = int(np.prod(_channels(raw) or (1,)))
-                if channels != int(model.num_in_channels):
-                    return (
-                        f"dataset {dataset.name!r} has {channels} raw channel(s) but the model "
-                        f"takes {model.num_in_channels}"
-                    )
-        return None
+        output_voxel = None
+        if model is not None and datasets:
+            output_voxel = scaled_voxel_size(model, datasets[0].raw.voxel_size)
+        return datasets_problem(datasets, output_voxel, model)
 
     def prepare_batches(self, datasets: Sequence[Dataset], model: Model, task: Task) -> None:
         """Prepare the pipeline: arrays, location samplers, batch layout. Starts no process.
 
         Raises :class:`ValueError` with the reason where the datasets cannot be trained on
         (see :meth:`cannot_train_reason`, here with the model) or where a dataset has no
-        location meeting ``min_masked`` / ``gt_min_reject``.
+        valid location (a masked centre, ``gt_min_reject``, the optional fraction rules).
         """
         reason = self.cannot_train_reason(datasets, model)
         if reason is not None:
@@ -116,7 +86,11 @@ class GunpowderTrainer(BatchTrainer):
         loaded = [_preloaded(dataset, limit) for dataset in datasets]
         samplers = [location_sampler(dataset, config) for dataset in loaded]
         geometry = geometry_of(loaded, model)
-        _check_samplers(samplers, geometry)
+        for sampler in samplers:
+            try:
+                check_sampler(sampler, geometry)
+            except NoValidLocationError as error:
+                raise ValueError(str(error)) from error
         gt_dtype = np.result_type(*[dataset.gt.dtype for dataset in loaded])  # type: ignore[union-attr]
         self._spec = PipelineSpec(
             datasets=loaded,
@@ -128,7 +102,9 @@ class GunpowderTrainer(BatchTrainer):
             batch_size=self.batch_size,
             seed=self.draw_seed(),
             gt_dtype=np.dtype(gt_dtype),
-            raw_channels=_channels(loaded[0].raw),
+            raw_channels=channels(loaded[0].raw),
+            gt_channels=channels(loaded[0].gt),  # type: ignore[arg-type]
+            mask_channels=mask_channels(loaded[0]),
         )
         self._layout = self._spec.layout()
 
@@ -199,16 +175,10 @@ def _batch_geometry(geometry: Geometry, locations: np.ndarray[Any, Any]) -> Batc
     ]
     return BatchGeometry(
         raw_voxel_size=geometry.voxel_size,
-        output_voxel_size=geometry.voxel_size,
+        output_voxel_size=geometry.output_voxel_size,
         raw_offsets=raw_offsets,
         output_offsets=output_offsets,
     )
-
-
-def _channels(array: Any) -> tuple[int, ...]:
-    dims = len(array.voxel_size)
-    shape = tuple(int(s) for s in array.data.shape)
-    return shape[: len(shape) - dims]
 
 
 def _preloaded(dataset: Dataset, limit: float) -> Dataset:
@@ -221,15 +191,3 @@ def _preloaded(dataset: Dataset, limit: float) -> Dataset:
         weight=dataset.weight,
         sample_points=dataset.sample_points,
     )
-
-
-def _check_samplers(samplers: Sequence[Any], geometry: Geometry) -> None:
-    """Raise ValueError when a dataset has no valid location at all (tried up front)."""
-    size = np.asarray(geometry.output_size, dtype=np.int64)
-    grid = np.asarray(geometry.voxel_size, dtype=np.int64)
-    rng = np.random.default_rng(0)
-    for sampler in samplers:
-        try:
-            sampler.draw(rng, np.zeros_like(size), size, grid)
-        except NoValidLocationError as error:
-            raise ValueError(str(error)) from error

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import ClassVar
 
 import attrs
@@ -15,17 +16,19 @@ from ._augment_configs import AugmentConfig
 class GunpowderTrainerConfig(BatchTrainerConfig):
     """DaCapo's GunpowderTrainer: random crops through a gunpowder pipeline, in worker processes.
 
-    Each sample is a random location of a dataset (datasets drawn by their ``weight``) where at
-    least ``min_masked`` of the output crop lies inside the dataset's mask, then the augments
-    in order, then the task's target and weight. ``num_data_fetchers`` worker processes
+    Each sample is a random location of a dataset (datasets drawn by their ``weight``) whose
+    centre output voxel is masked (and, with ``gt_min_reject``, whose output crop has a mean
+    gt value above it), as DaCapo 0.3.5 draws them; then the augments in order, then the
+    task's target and weight. ``num_data_fetchers`` worker processes
     produce whole batches ahead of the training step, so data production overlaps the network
     from the first iteration.
 
     DaCapo 0.3.5's fields, with its defaults: ``snapshot_interval`` (from
     :class:`~dacapo_trainers.BatchTrainerConfig`), ``num_data_fetchers``, ``augments``,
-    ``min_masked``, ``clip_raw`` and ``gt_min_reject``. Additions, with DaCapo's behaviour as
-    default: ``warmup_iterations`` and ``warmup_start_factor`` (from ``BatchTrainerConfig``),
-    ``prefetch_batches`` and ``preload_limit_mb``.
+    ``min_masked`` (kept but unused, as in DaCapo), ``clip_raw`` and ``gt_min_reject``.
+    Additions, with DaCapo's behaviour as default: ``warmup_iterations`` and
+    ``warmup_start_factor`` (from ``BatchTrainerConfig``), ``min_masked_fraction``,
+    ``min_gt_fraction``, ``prefetch_batches`` and ``preload_limit_mb``.
     """
 
     trainer_type: ClassVar[str] = "dacapo_trainers_gunpowder._trainer:GunpowderTrainer"
@@ -45,9 +48,10 @@ class GunpowderTrainerConfig(BatchTrainerConfig):
     min_masked: float | None = attrs.field(
         default=0.15,
         metadata={
-            "help_text": "The smallest fraction of a sample's output crop that must lie inside "
-            "the dataset's mask (inside its gt where it has no mask). Locations are drawn "
-            "among those that meet it; None or 0: any location with some mask in its crop."
+            "help_text": "Kept for DaCapo JSON; not used, as in DaCapo 0.3.5, where a sample "
+            "only needs the centre voxel of its output to be masked (nonzero in the dataset's "
+            "mask, inside its gt without one). For a fraction of the output crop, use "
+            "min_masked_fraction."
         },
     )
     clip_raw: bool = attrs.field(
@@ -60,8 +64,24 @@ class GunpowderTrainerConfig(BatchTrainerConfig):
     gt_min_reject: float | None = attrs.field(
         default=None,
         metadata={
-            "help_text": "If set, the smallest fraction of a sample's output crop where gt is "
-            "nonzero (e.g. 0.15); locations with less annotated foreground are not drawn."
+            "help_text": "If set, a sample's mean gt value over its output crop (all channels, "
+            "zero outside the gt) must be above this (DaCapo's gunpowder.Reject on gt). For "
+            "binary gt that is the fraction of foreground; for instance labels it is the mean "
+            "label id. For a fraction of nonzero gt, use min_gt_fraction."
+        },
+    )
+    min_masked_fraction: float | None = attrs.field(
+        default=None,
+        metadata={
+            "help_text": "If set, also the smallest fraction of a sample's output crop inside "
+            "the dataset's mask (inside its gt without one); not in DaCapo. None: off."
+        },
+    )
+    min_gt_fraction: float | None = attrs.field(
+        default=None,
+        metadata={
+            "help_text": "If set, also the smallest fraction of a sample's output crop where "
+            "gt is nonzero (any channel); not in DaCapo. None: off."
         },
     )
     prefetch_batches: int = attrs.field(
@@ -95,8 +115,16 @@ class GunpowderTrainerConfig(BatchTrainerConfig):
     def _check_gt_min_reject(
         self, attribute: attrs.Attribute[float | None], value: float | None
     ) -> None:
+        if value is not None and not (math.isfinite(value) and value >= 0.0):
+            raise ValueError(f"gt_min_reject must be at least 0 or None, got {value}")
+
+    @min_masked_fraction.validator
+    @min_gt_fraction.validator
+    def _check_fraction(
+        self, attribute: attrs.Attribute[float | None], value: float | None
+    ) -> None:
         if value is not None and not 0.0 <= value <= 1.0:
-            raise ValueError(f"gt_min_reject must be in [0, 1] or None, got {value}")
+            raise ValueError(f"{attribute.name} must be in [0, 1] or None, got {value}")
 
     @prefetch_batches.validator
     def _check_prefetch_batches(self, attribute: attrs.Attribute[int], value: int) -> None:

@@ -24,7 +24,7 @@ class SamplePlan:
     """Where one sample comes from and how it is augmented.
 
     :param volume: index of the training volume.
-    :param origin: voxel coordinates of the output (target) crop's first voxel.
+    :param origin: gt voxel coordinates of the output (target) crop's first voxel.
     :param flips: per spatial axis, whether to mirror it.
     :param permutation: spatial axis order: axis ``i`` of the sample is axis
         ``permutation[i]`` of the crop.
@@ -60,11 +60,12 @@ def _window(start: Sequence[int], origin: Sequence[int], shape: Sequence[int]) -
 class BatchSampler:
     """Draws training batches of ``batch_size`` samples from ``volumes``.
 
-    The raw crop has the model's input shape; target, weight, gt and mask crops have its
-    output shape, centred in the raw crop (``context = (input - output) // 2`` per axis).
-    Flips are drawn only for axes where ``input - output`` is even (otherwise the mirrored
-    output would be off by a voxel against the raw); transposes only permute axes with the
-    same voxel size, input size and output size.
+    The raw crop has the model's input shape on raw's grid; target, weight, gt and mask crops
+    have its output shape on gt's grid (``output_voxel_size``, finer than raw's by an integer
+    factor for a model that upsamples), centred in the raw crop in world units (the offset
+    rounded down to the gt grid). Flips are drawn only for axes where that centring is exact
+    (otherwise the mirrored output would be off by a voxel against the raw); transposes only
+    permute axes with the same voxel sizes, input size and output size.
     """
 
     def __init__(
@@ -82,9 +83,30 @@ class BatchSampler:
         self.volumes = list(volumes)
         self.input_shape = tuple(int(s) for s in input_shape)
         self.output_shape = tuple(int(s) for s in output_shape)
-        self.context = tuple((i - o) // 2 for i, o in zip(input_shape, output_shape, strict=True))
         self.batch_size = batch_size
         self.voxel_size = self.volumes[0].voxel_size
+        self.output_voxel_size = self.volumes[0].gt_voxel_size
+        # raw voxels per gt voxel, and the output crop's offset in the input (gt voxels)
+        self.factor = tuple(
+            r // g for r, g in zip(self.voxel_size, self.output_voxel_size, strict=True)
+        )
+        margins = [
+            i * r - o * g
+            for i, o, r, g in zip(
+                self.input_shape,
+                self.output_shape,
+                self.voxel_size,
+                self.output_voxel_size,
+                strict=True,
+            )
+        ]
+        self.context = tuple(
+            m // 2 // g for m, g in zip(margins, self.output_voxel_size, strict=True)
+        )
+        centred = [
+            m == 2 * c * g
+            for m, c, g in zip(margins, self.context, self.output_voxel_size, strict=True)
+        ]
         dims = len(self.input_shape)
         for volume in self.volumes:
             if len(volume.voxel_size) != dims:
@@ -92,41 +114,59 @@ class BatchSampler:
                     f"dataset {volume.name!r} has {len(volume.voxel_size)} spatial axes but the "
                     f"model's input shape {self.input_shape} has {dims}"
                 )
-            if volume.voxel_size != self.voxel_size:
+            if (volume.voxel_size, volume.gt_voxel_size) != (
+                self.voxel_size,
+                self.output_voxel_size,
+            ):
                 raise ValueError(
-                    f"dataset {volume.name!r} has voxel size {volume.voxel_size} but dataset "
-                    f"{self.volumes[0].name!r} has {self.voxel_size}; SimpleTensorTrainer "
+                    f"dataset {volume.name!r} has raw / gt voxel sizes {volume.voxel_size} / "
+                    f"{volume.gt_voxel_size} but dataset {self.volumes[0].name!r} has "
+                    f"{self.voxel_size} / {self.output_voxel_size}; SimpleTensorTrainer "
                     "does not resample"
                 )
-        self._bounds = [v.origin_bounds(self.input_shape, self.output_shape) for v in volumes]
+        self._bounds = [
+            v.start_bounds(self.input_shape, self.output_shape, self.factor, self.context)
+            for v in volumes
+        ]
         self._points = [
-            self._clipped_points(v, b) for v, b in zip(volumes, self._bounds, strict=True)
+            self._point_starts(v, b) for v, b in zip(volumes, self._bounds, strict=True)
         ]
         weights = [v.sampling_weight for v in self.volumes]
         if min(weights) < 0 or sum(weights) <= 0:
             raise ValueError(f"dataset weights must be >= 0 and not all 0, got {weights}")
         self._weights = torch.tensor(weights, dtype=torch.float64)
-        self._flip_axes = (
-            [a for a in range(dims) if (self.input_shape[a] - self.output_shape[a]) % 2 == 0]
-            if flips
-            else []
-        )
+        self._flip_axes = [a for a in range(dims) if centred[a]] if flips else []
         self._transpose_groups = self._find_transpose_groups() if transposes else []
 
-    def _clipped_points(
+    def _point_starts(
         self, volume: TrainingVolume, bounds: tuple[tuple[int, ...], tuple[int, ...]]
     ) -> torch.Tensor | None:
-        # Sample points are world positions to centre output crops on; clip to valid origins.
+        """Raw crop starts putting each sample point (a gt voxel inside the gt) on the output
+        crop's centre voxel (voxel ``(output - 1) // 2``, as the gunpowder trainer does).
+
+        Points whose crop would reach past the raw or gt are moved the least distance that
+        makes the crop fit: this trainer cannot pad. Points outside the gt are refused
+        before (:func:`~._volumes.sample_point_problem`).
+        """
         if not volume.sample_points:
             return None
         points = torch.tensor(volume.sample_points, dtype=torch.int64)
-        origins = points - torch.tensor([o // 2 for o in self.output_shape])
-        return origins.clamp(torch.tensor(bounds[0]), torch.tensor(bounds[1]))
+        origins = points - torch.tensor([(o - 1) // 2 for o in self.output_shape])
+        starts = torch.div(
+            origins - torch.tensor(self.context), torch.tensor(self.factor), rounding_mode="floor"
+        )
+        return starts.clamp(torch.tensor(bounds[0]), torch.tensor(bounds[1]))
 
     def _find_transpose_groups(self) -> list[list[int]]:
-        groups: dict[tuple[int, int, int], list[int]] = {}
+        groups: dict[tuple[int, int, int, int], list[int]] = {}
         for axis, key in enumerate(
-            zip(self.voxel_size, self.input_shape, self.output_shape, strict=True)
+            zip(
+                self.voxel_size,
+                self.output_voxel_size,
+                self.input_shape,
+                self.output_shape,
+                strict=True,
+            )
         ):
             groups.setdefault(key, []).append(axis)
         return [axes for axes in groups.values() if len(axes) > 1]
@@ -143,12 +183,15 @@ class BatchSampler:
             points = self._points[volume]
             u = uniform[sample].tolist()
             if points is not None:
-                origin = tuple(points[min(int(u[0] * len(points)), len(points) - 1)].tolist())
+                start = tuple(points[min(int(u[0] * len(points)), len(points) - 1)].tolist())
             else:
-                origin = tuple(
+                start = tuple(
                     lo + min(int(x * (hi - lo + 1)), hi - lo)
                     for x, lo, hi in zip(u, low, high, strict=True)
                 )
+            origin = tuple(
+                c + f * r for c, f, r in zip(self.context, self.factor, start, strict=True)
+            )
             flips = [False] * dims
             for axis in self._flip_axes:
                 flips[axis] = bool(flip_draws[sample, axis])
@@ -161,17 +204,18 @@ class BatchSampler:
         return plans
 
     def raw_start(self, plan: SamplePlan) -> tuple[int, ...]:
-        """Voxel coordinates of the raw crop's first voxel."""
-        return tuple(o - c for o, c in zip(plan.origin, self.context, strict=True))
+        """Raw voxel coordinates of the raw crop's first voxel."""
+        return tuple(
+            (o - c) // f for o, c, f in zip(plan.origin, self.context, self.factor, strict=True)
+        )
 
     def geometry(self, plans: Sequence[SamplePlan]) -> BatchGeometry:
-        """Where the samples of ``plans`` lie: raw and output on the volumes' voxel grid."""
-        voxel_size = self.voxel_size
+        """Where the samples of ``plans`` lie: raw on raw's grid, the output on gt's."""
         return BatchGeometry(
-            raw_voxel_size=voxel_size,
-            output_voxel_size=voxel_size,
-            raw_offsets=[_world(self.raw_start(plan), voxel_size) for plan in plans],
-            output_offsets=[_world(plan.origin, voxel_size) for plan in plans],
+            raw_voxel_size=self.voxel_size,
+            output_voxel_size=self.output_voxel_size,
+            raw_offsets=[_world(self.raw_start(plan), self.voxel_size) for plan in plans],
+            output_offsets=[_world(plan.origin, self.output_voxel_size) for plan in plans],
             axis_names=self.volumes[plans[0].volume].axis_names,
         )
 

@@ -10,7 +10,14 @@ from dacapo_trainers import Batch, BatchTrainer, Dataset, Model, Task
 
 from ._config import SimpleTensorTrainerConfig
 from ._sampling import BatchSampler
-from ._volumes import budget_problem, estimate_nbytes, geometry_problem, load_volume
+from ._volumes import (
+    batch_shape_problem,
+    budget_problem,
+    estimate_nbytes,
+    geometry_problem,
+    load_volume,
+    model_problem,
+)
 
 
 class SimpleTensorTrainer(BatchTrainer):
@@ -43,10 +50,12 @@ class SimpleTensorTrainer(BatchTrainer):
     def cannot_train_reason(self, datasets: Sequence[Dataset]) -> str | None:
         """Why these datasets cannot be trained on, or None.
 
-        Refused: no datasets, a dataset without gt, arrays that do not share a voxel grid
-        (within a dataset or across datasets), and volumes whose estimated size exceeds
-        ``memory_budget_gb``. Whether each dataset is larger than the model's input is
-        checked by :meth:`build_batch_provider`.
+        Refused: no datasets, a dataset without gt, gt not on raw's grid or one finer by an
+        integer factor (for a model that upsamples), a mask not on gt's grid, a sample point
+        outside the gt, voxel sizes or gt channels that differ across datasets, and volumes
+        whose estimated size exceeds ``memory_budget_gb``. Whether each dataset is larger
+        than the model's input, and gt on the grid the model predicts on
+        (``model.scale``), are checked by :meth:`build_batch_provider`.
         """
         if not datasets:
             return "there are no training datasets"
@@ -54,14 +63,9 @@ class SimpleTensorTrainer(BatchTrainer):
             problem = geometry_problem(dataset)
             if problem is not None:
                 return problem
-        first = datasets[0]
-        for dataset in datasets[1:]:
-            if tuple(dataset.raw.voxel_size) != tuple(first.raw.voxel_size):
-                return (
-                    f"dataset {dataset.name!r} has voxel size {tuple(dataset.raw.voxel_size)} "
-                    f"but dataset {first.name!r} has {tuple(first.raw.voxel_size)}; "
-                    "SimpleTensorTrainer does not resample"
-                )
+        problem = batch_shape_problem(datasets)
+        if problem is not None:
+            return problem
         estimate = sum(estimate_nbytes(dataset) for dataset in datasets)
         return budget_problem(estimate, self.trainer_config.memory_budget_gb, estimated=True)
 
@@ -80,12 +84,9 @@ class SimpleTensorTrainer(BatchTrainer):
         problem = budget_problem(nbytes, self.trainer_config.memory_budget_gb, estimated=False)
         if problem is not None:
             raise ValueError(problem)
-        for volume in volumes:
-            if volume.raw.shape[0] != model.num_in_channels:
-                raise ValueError(
-                    f"dataset {volume.name!r} has {volume.raw.shape[0]} raw channel(s) but the "
-                    f"model takes {model.num_in_channels}"
-                )
+        problem = model_problem(volumes, model)
+        if problem is not None:
+            raise ValueError(problem)
         config = self.trainer_config
         self._sampler = BatchSampler(
             volumes,

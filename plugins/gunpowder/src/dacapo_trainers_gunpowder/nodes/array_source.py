@@ -7,24 +7,24 @@ from typing import Any
 import gunpowder as gp
 import numpy as np
 
-from dacapo_trainers import Array, normalize_raw
+from dacapo_trainers import Array
 
 
 class ArraySource(gp.BatchProvider):
     """Provides ``key`` from ``array`` (numpy in memory, or zarr read per request).
 
     The provided ROI is unbounded: requested voxels outside the array (or outside ``clip``)
-    are ``0`` (gunpowder's ``Pad`` with infinite size, folded into the source so that a crop
-    is written once). With ``normalize``, data go through
-    :func:`dacapo_trainers.normalize_raw` and are provided as float32; otherwise they are
-    cast to ``dtype`` (when given), so that every dataset provides the same dtype.
+    are ``0`` in the array's own value space (gunpowder's ``Pad`` with infinite size, as
+    DaCapo pads raw, gt and mask, folded into the source so that a crop is written once).
+    Values are only cast to ``dtype`` (when given), never rescaled: raw is provided as the
+    dataset gives it, as float32 (DaCapo's ``torch.as_tensor(raw).float()``), and every
+    dataset provides the same dtype.
 
     :param key: the array key to provide.
     :param array: the source array; leading axes beyond ``len(array.voxel_size)`` are
         channels and are kept.
     :param interpolatable: whether augments may interpolate it (raw) or must not (labels).
-    :param normalize: normalize raw intensities to float32.
-    :param dtype: the provided dtype when not normalizing (default: the array's).
+    :param dtype: the provided dtype (default: the array's).
     :param clip: a world ROI outside which the array is treated as zero (``clip_raw``).
     """
 
@@ -34,14 +34,12 @@ class ArraySource(gp.BatchProvider):
         array: Array,
         *,
         interpolatable: bool,
-        normalize: bool = False,
         dtype: Any = None,
         clip: gp.Roi | None = None,
     ) -> None:
         self.key = key
         self.array = array
         self.interpolatable = interpolatable
-        self.normalize = normalize
         self.voxel_size = gp.Coordinate(array.voxel_size)
         shape = tuple(array.data.shape)
         self.dims = len(self.voxel_size)
@@ -52,11 +50,9 @@ class ArraySource(gp.BatchProvider):
         # where data is read; zero elsewhere
         self.data_roi = self.array_roi
         if clip is not None:
-            self.data_roi = self.data_roi.intersect(clip.snap_to_grid(self.voxel_size, "shrink"))
-        if normalize:
-            self.dtype = np.dtype(np.float32)
-        else:
-            self.dtype = np.dtype(dtype if dtype is not None else array.dtype)
+            # DaCapo crops raw to gt's ROI grown to raw's grid
+            self.data_roi = self.data_roi.intersect(clip.snap_to_grid(self.voxel_size, "grow"))
+        self.dtype = np.dtype(dtype if dtype is not None else array.dtype)
 
     def set_seeds(self, request: gp.BatchRequest) -> None:
         """Nothing random here; leave the global generators alone."""
@@ -83,10 +79,7 @@ class ArraySource(gp.BatchProvider):
             source = (inside - self.array_roi.offset) / self.voxel_size
             target = (inside - spec.roi.offset) / self.voxel_size
             channels = (slice(None),) * len(self.channel_shape)
-            crop = self.array.data[channels + source.to_slices()]
-            if self.normalize:
-                crop = normalize_raw(crop)
-            data[channels + target.to_slices()] = crop
+            data[channels + target.to_slices()] = self.array.data[channels + source.to_slices()]
         batch = gp.Batch()
         batch[self.key] = gp.Array(data, spec)
         return batch

@@ -9,15 +9,17 @@ import numpy as np
 
 from ._raw_intensity_augment import RawIntensityAugment
 
-#: The range normalized raw lies in (see :func:`dacapo_trainers.normalize_raw`).
-RAW_RANGE = (-1.0, 1.0)
+#: The range raw must lie in, and is clipped to, with ``clip`` (gunpowder's IntensityAugment).
+CLIP_RANGE = (0.0, 1.0)
 
 
 class IntensityAugment(RawIntensityAugment):
     """``raw <- mean + (raw - mean) * scale + shift`` with random ``scale`` and ``shift``.
 
-    ``mean`` is the sample's mean (as gunpowder's IntensityAugment). With ``clip``, the result
-    is clipped to the normalized raw range [-1, 1]. Applied with probability ``p``.
+    As gunpowder's IntensityAugment (which DaCapo uses): ``mean`` is the sample's mean, and
+    with ``clip`` raw must already lie in [0, 1] (a :class:`ValueError` says how to get there
+    otherwise; gunpowder asserts) and the result is clipped to [0, 1]. Applied with
+    probability ``p``.
     """
 
     def __init__(
@@ -36,10 +38,19 @@ class IntensityAugment(RawIntensityAugment):
         self.clip = clip
 
     def transform(self, data: Any, rng: np.random.Generator) -> Any:
+        if self.clip:
+            low, high = float(data.min()), float(data.max())
+            if low < CLIP_RANGE[0] or high > CLIP_RANGE[1]:
+                raise ValueError(
+                    f"IntensityAugment with clip=True needs raw in [0, 1] (as gunpowder's), but "
+                    f"a sample's raw spans [{low:g}, {high:g}]; normalize raw in the dataset "
+                    "config (e.g. ZarrDatasetConfig.intensity_range, DaCapo's "
+                    "IntensitiesArrayConfig), or set clip to false in the augment config"
+                )
         scale = rng.uniform(*self.scale)
         shift = rng.uniform(*self.shift)
         mean = data.mean()
         data = (data - mean) * data.dtype.type(scale) + data.dtype.type(mean + shift)
         if self.clip:
-            np.clip(data, *RAW_RANGE, out=data)
+            np.clip(data, *CLIP_RANGE, out=data)
         return data

@@ -1,4 +1,4 @@
-"""MaskedRandomLocation: moves each request to a random location that meets ``min_masked``."""
+"""MaskedRandomLocation: moves each request to a random location that DaCapo would accept."""
 
 from __future__ import annotations
 
@@ -12,13 +12,13 @@ from ._seeding import node_rng
 class MaskedRandomLocation(gp.BatchFilter):
     """Shifts every request to a location drawn by ``sampler``, then shifts the batch back.
 
-    Unlike gunpowder's ``RandomLocation`` (and DaCapo, which stores ``min_masked`` but never
-    passes it on), the draw uses the fraction of the *output crop* inside the mask, from
-    integral images computed once (:class:`~dacapo_trainers_gunpowder._locations.LocationSampler`),
-    and it never loops forever: it raises when no location qualifies.
+    It stands for DaCapo's ``CopyMask`` + ``RandomLocation`` + ``Reject`` nodes: the centre
+    voxel of the request must be masked, and with ``gt_min_reject`` the output crop's mean gt
+    must exceed it (:class:`~dacapo_trainers_gunpowder._locations.LocationSampler`); drawn
+    without rejection loops for the centre rule, and never looping forever.
 
-    The output crop is the box of size ``output_size`` centred on the request's total ROI, so
-    augments upstream of this node that grow the request do not change what is tested.
+    The centre box and the output crop (of size ``output_size``) are centred on the request's
+    total ROI, so augments downstream of this node that grow the request do not move them.
 
     :param sampler: draws the location.
     :param output_size: the model's output size in world units.
@@ -52,10 +52,12 @@ class MaskedRandomLocation(gp.BatchFilter):
         ]
         grid = np.asarray(self.spec.get_lcm_voxel_size(spatial_keys), dtype=np.int64)
         total = request.get_total_roi()
-        center = np.asarray(total.center, dtype=np.float64)
-        base_begin = np.round((center - self.output_size / 2) / grid).astype(np.int64) * grid
+        center = np.asarray(total.center, dtype=np.int64)
+        voxel = self.sampler.voxel_size
+        crop_begin = np.round((center - self.output_size / 2) / voxel).astype(np.int64) * voxel
+        box_begin, box_size = self.sampler.centre_box(center)
         rng = node_rng(request, "MaskedRandomLocation")
-        shift = self.sampler.draw(rng, base_begin, self.output_size, grid)
+        shift = self.sampler.draw(rng, box_begin, box_size, grid, crop_begin, self.output_size)
         offset = gp.Coordinate(int(s) for s in shift)
 
         upstream = request.copy()
