@@ -4,7 +4,16 @@ Importing this package imports neither torch, nor gunpowder, nor any plugin.
 """
 
 from ._arrays import InMemoryArray, normalize_raw
-from ._config import ArchitectureConfig, DatasetConfig, TaggedConfig, TaskConfig, TrainerConfig
+from ._config import (
+    ArchitectureConfig,
+    ArrayConfig,
+    DatasetConfig,
+    DataSplitConfig,
+    StartConfig,
+    TaggedConfig,
+    TaskConfig,
+    TrainerConfig,
+)
 from ._converter import ConfigConverter, structure_config, unstructure_config
 from ._discovery import ENTRY_POINT_GROUP, PluginRecord, PluginState
 from ._driver import TrainResult, load_run_config, train
@@ -39,11 +48,13 @@ __version__ = "0.1.0"
 __all__ = [
     "ArchitectureConfig",
     "Array",
+    "ArrayConfig",
     "CannotTrainError",
     "ConfigConverter",
     "ConfigError",
     "ConfigIssue",
     "DacapoTrainersError",
+    "DataSplitConfig",
     "Dataset",
     "DatasetConfig",
     "DuplicateTypeError",
@@ -63,6 +74,7 @@ __all__ = [
     "Predictor",
     "Registry",
     "RunConfig",
+    "StartConfig",
     "TaggedConfig",
     "Task",
     "TaskConfig",

@@ -182,16 +182,16 @@ class _Run:
 
     def execute(self) -> TrainResult:
         run, trainer = self.run, self.trainer
-        seed_everything(run.seed)
-        trainer.seed = run.seed
-        datasets = [config.build() for config in run.datasets]
+        seed_everything(run.effective_seed)
+        trainer.seed = run.effective_seed
+        datasets = [config.build() for config in run.train_configs]
         reason = trainer.cannot_train_reason(datasets)
         if reason is None and not trainer.can_train(datasets):
             reason = "it gave no reason"
         if reason is not None:
             raise CannotTrainError(
                 f"{type(run.trainer_config).__name__} {run.trainer_config.name!r} cannot train "
-                f"on datasets {', '.join(repr(d.name) for d in run.datasets)}: {reason}"
+                f"on datasets {', '.join(repr(d.name) for d in run.train_configs)}: {reason}"
             )
         device = resolve_device(run.device)
         architecture = run.architecture_config.build()
