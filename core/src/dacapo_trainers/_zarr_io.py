@@ -48,8 +48,9 @@ def write_array(
     """Write ``data`` (a numpy array) as zarr array ``name`` with its geometry; overwrite.
 
     ``container`` is a :class:`~dacapo_trainers.LocalContainerIdentifier` (the array goes into
-    its ``dataset`` group, when it has one) or a container path. Leading non-spatial axes (channels, batch)
-    are named ``"c^"`` unless ``axis_names`` says otherwise. Returns the container path.
+    its ``dataset`` group, when it has one) or a container path. Leading non-spatial axes
+    (channels, batch) are named ``"c^"`` unless ``axis_names`` says otherwise. Returns the
+    container path.
     """
     import numpy as np
 

@@ -278,7 +278,10 @@ def _ome_geometry(
     types = [
         a.get("type") if isinstance(a, dict) else None for a in axes
     ]  # v0.3 axes are plain names
-    space = [t == "space" or (t is None and n in ("z", "y", "x")) for t, n in zip(types, names)]
+    space = [
+        t == "space" or (t is None and n in ("z", "y", "x"))
+        for t, n in zip(types, names, strict=True)
+    ]
     if not any(space) or space != sorted(space):
         raise bad(f"has axes {names}: spatial axes must come last, after channel axes")
     units = [a.get("unit") if isinstance(a, dict) else None for a in axes]
