@@ -33,7 +33,17 @@ from ._errors import (
     UnknownTypeError,
 )
 from ._loading import load_config, read_config_file
-from ._protocols import Array, Dataset, LocalContainerIdentifier, Loss, Model, Predictor, Task
+from ._protocols import (
+    Array,
+    Dataset,
+    LocalContainerIdentifier,
+    Loss,
+    Model,
+    ModelFactory,
+    Predictor,
+    ScalingModel,
+    Task,
+)
 from ._registry import Registry, default_registry
 from ._run_config import RunConfig
 from ._schedules import linear_warmup
@@ -64,6 +74,7 @@ __all__ = [
     "LocalContainerIdentifier",
     "Loss",
     "Model",
+    "ModelFactory",
     "NonFiniteLossError",
     "PluginContractError",
     "PluginDisabledError",
@@ -74,6 +85,7 @@ __all__ = [
     "Predictor",
     "Registry",
     "RunConfig",
+    "ScalingModel",
     "StartConfig",
     "TaggedConfig",
     "Task",

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import math
 import random
+import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,7 @@ from ._loading import read_config_file
 from ._observers import ProgressBar, StatsWriter
 from ._registry import Registry, default_registry
 from ._run_config import RunConfig
+from ._run_start import prepare_model, run_validation
 from ._trainer import Trainer
 from ._zarr_io import ZarrContainer
 
@@ -199,6 +201,11 @@ class _Run:
         create_model = getattr(task.predictor, "create_model", None)
         model = create_model(architecture) if create_model is not None else architecture
         model = model.to(device)
+        fresh = latest_checkpoint(self.checkpoints) is None
+        for note in prepare_model(run, model, datasets, fresh=fresh):
+            if trainer.is_output_process:
+                print(f"note: {note}", file=sys.stderr)
+        validation = run_validation(run, task, model) if trainer.is_output_process else None
         optimizer = trainer.create_optimizer(model)
         snapshots = ZarrContainer(self.output / SNAPSHOTS)
         try:
@@ -237,6 +244,10 @@ class _Run:
                         run=run, stats=stats, num_iterations=run.num_iterations
                     )
                     self._announce_snapshots()
+                    if validation is not None and validation.due(iteration):
+                        self.hook.dacapo_trainers_train_validation_end(
+                            run=run, iteration=stats.iteration, loss=validation.loss(model, device)
+                        )
                     if iteration % run.checkpoint_interval == 0 or iteration >= run.num_iterations:
                         last = self._checkpoint(iteration, model, optimizer)
                     if iteration >= run.num_iterations:

@@ -68,6 +68,19 @@ class ZarrArrayConfig(ArrayConfig):
         """DaCapo's ``_axes`` field (stored, not used)."""
         return self._axes
 
+    def _start_notes(self) -> list[str]:
+        unused = [
+            name
+            for name, value in (("snap_to_grid", self.snap_to_grid), ("_axes", self._axes))
+            if value is not None
+        ]
+        if not unused:
+            return []
+        return [
+            f"{type(self).__name__} {self.name!r}: {' and '.join(unused)} not used (as in "
+            "DaCapo 0.3.5): geometry and axes come from the array's metadata"
+        ]
+
     def build(self) -> Array:
         """Open the array.
 

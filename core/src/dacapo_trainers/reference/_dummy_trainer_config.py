@@ -29,3 +29,11 @@ class DummyTrainerConfig(TrainerConfig):
     mirror_augment: bool = attrs.field(
         metadata={"help_text": "Dummy attribute (DaCapo's; not used)."}
     )
+
+    def _start_notes(self) -> list[str]:
+        if self.batch_size == 1:
+            return []
+        return [
+            f"{type(self).__name__} {self.name!r}: batch_size {self.batch_size} is not used "
+            "(as in DaCapo, every step sees one sample of noise)"
+        ]
