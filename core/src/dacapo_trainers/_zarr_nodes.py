@@ -92,6 +92,13 @@ def open_node(container: Path, dataset: str) -> ZarrArray:
                 f" ({_listing(parent)})" if parent.is_dir() else ""
             )
             raise _fail(container, dataset, problem, "name an existing array of the container")
+        if _children(node):  # a folder of arrays without group metadata (as prepare_ds leaves)
+            raise _fail(
+                container,
+                dataset,
+                f"it is a group, not an array ({_listing(node)})",
+                "name one of its arrays",
+            )
         raise _fail(
             container,
             dataset,
@@ -232,7 +239,7 @@ def _attribute_geometry(
             container,
             dataset,
             f"its {key} has {spatial} entries but the array has only {ndim} axes",
-            f"give one {key} entry per spatial axis",
+            f"fix the attribute: give one {key} entry per spatial axis",
         )
     offset: tuple[int, ...] = (0,) * spatial
     if "offset" in attributes:
