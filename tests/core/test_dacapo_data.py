@@ -95,7 +95,7 @@ def test_bad_intensity_ranges_are_refused(fields: dict[str, Any], message: str) 
     data = {"__type__": "ZarrDatasetConfig", "name": "d", "container": "c.zarr", **fields}
     with pytest.raises(ConfigError) as info:
         structure_config(data)
-    assert [str(i) for i in info.value.issues][0].startswith(message)
+    assert str(info.value.issues[0]).startswith(message)
 
 
 class CountingSource:
