@@ -189,7 +189,7 @@ def test_a_start_that_matches_nothing_is_an_error(container: Path, tmp_path: Pat
     from dacapo_trainers.reference import UNetConfig
 
     different = UNetConfig(name="u", input_shape=[20, 20, 20], downsample_factors=[[2, 2, 2]])
-    with pytest.raises(ConfigError, match="none of the .* tensors .* matches the model"):
+    with pytest.raises(ConfigError, match=r"none of the .* tensors .* matches the model"):
         load_start_weights(
             StartConfig(run=str(tmp_path / "runs" / "source"), criterion="latest"),
             different.build(),
