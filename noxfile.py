@@ -109,9 +109,7 @@ def tests_dacapo(session: nox.Session) -> None:
     with DACAPO_ML=1, which adds the checks against DaCapo's own converter and objects.
     """
     install(session, CORE, "dacapo-ml==0.3.5", *TEST_TOOLS)
-    session.run(
-        "pytest", "tests/core/test_dacapo_ml.py", *session.posargs, env={"DACAPO_ML": "1"}
-    )
+    session.run("pytest", "tests/core/test_dacapo_ml.py", *session.posargs, env={"DACAPO_ML": "1"})
 
 
 @nox.session(python="3.11")
