@@ -45,8 +45,16 @@ from ._zarr_io import ZarrContainer
 RUN_CONFIG_COPY = "run_config.json"
 CHECKPOINTS = "checkpoints"
 SNAPSHOTS = "snapshots.zarr"
-# Keys a resumed run may change (train longer, checkpoint more often).
-_RESUMABLE_CHANGES = {"num_iterations", "checkpoint_interval", "device", "output"}
+# Keys a resumed run may change (train longer, checkpoint or validate more often; start_config
+# only applies to a fresh start).
+_RESUMABLE_CHANGES = {
+    "num_iterations",
+    "checkpoint_interval",
+    "device",
+    "output",
+    "validation_interval",
+    "start_config",
+}
 
 
 @attrs.define(frozen=True)
