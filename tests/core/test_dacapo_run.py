@@ -120,10 +120,13 @@ def test_start_config_loads_weights_at_a_fresh_start_only(container: Path, tmp_p
     assert "note: started from the weights of" in first.stderr
     assert "iteration_00000002.pt" in first.stderr
     finetune["num_iterations"] = 2
+    finetune["validation_interval"] = 1  # a resume may validate more often
     write_file_store_yaml(run_file, finetune)
     resumed = cli("train", str(run_file), "--quiet", cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr
     assert "start_config is not applied: the run resumes from its own checkpoint" in resumed.stderr
+    losses = read_validation_losses(tmp_path / "runs" / "finetune" / "stats.jsonl")
+    assert [i for i, _ in losses] == [1]
 
 
 def train_source(container: Path, tmp_path: Path) -> None:
