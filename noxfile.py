@@ -22,6 +22,11 @@ PLUGINS = {
 TEST_TOOLS = ("pytest", "hypothesis", "hatchling")
 # The core with its TensorBoard extra: the tests read the event files back with its reader.
 CORE_TENSORBOARD = f"{CORE}[tensorboard]"
+# Writes containers the way DaCapo does in the DaCapo-compatibility tests (0.6 is the last
+# release for zarr 2; with zarr 3 the tests write the same layout with zarr directly).
+FUNLIB_PERSISTENCE = "funlib.persistence>=0.6,<0.7"
+# The core's tests that train with a plugin; they run in that plugin's session.
+CORE_PLUGIN_TESTS = "tests/core/test_dacapo_plugins.py"
 
 nox.options.sessions = [
     "lint",
@@ -65,7 +70,7 @@ def typecheck(session: nox.Session) -> None:
 @nox.session(python="3.11")
 def tests(session: nox.Session) -> None:
     """The core alone, in a fresh venv (zarr 2.18)."""
-    install(session, CORE_TENSORBOARD, "zarr>=2.18,<3", *TEST_TOOLS)
+    install(session, CORE_TENSORBOARD, "zarr>=2.18,<3", FUNLIB_PERSISTENCE, *TEST_TOOLS)
     session.run("pytest", "tests/core", *session.posargs)
 
 
@@ -85,14 +90,14 @@ ZARR_VERSIONS = {"2": "zarr>=2.18,<3", "3": "zarr>=3"}
 def tests_simple_tensor(session: nox.Session, zarr: str) -> None:
     """Core + the simple-tensor plugin alone, with zarr 2 and with zarr 3."""
     install(session, CORE, *existing_plugins("simple-tensor"), ZARR_VERSIONS[zarr], *TEST_TOOLS)
-    session.run("pytest", "plugins/simple-tensor/tests", *session.posargs)
+    session.run("pytest", "plugins/simple-tensor/tests", CORE_PLUGIN_TESTS, *session.posargs)
 
 
 @nox.session(name="tests-gunpowder", python="3.11")
 def tests_gunpowder(session: nox.Session) -> None:
     """Core + the gunpowder plugin alone."""
     install(session, CORE, *existing_plugins("gunpowder"), *TEST_TOOLS)
-    session.run("pytest", "plugins/gunpowder/tests", *session.posargs)
+    session.run("pytest", "plugins/gunpowder/tests", CORE_PLUGIN_TESTS, *session.posargs)
 
 
 @nox.session(name="tests-distributed", python="3.11")
@@ -102,6 +107,17 @@ def tests_distributed(session: nox.Session, zarr: str) -> None:
     plugins = existing_plugins("distributed", "simple-tensor")
     install(session, CORE, *plugins, ZARR_VERSIONS[zarr], *TEST_TOOLS)
     session.run("pytest", "plugins/distributed/tests", *session.posargs)
+
+
+@nox.session(name="tests-dacapo", python="3.11")
+def tests_dacapo(session: nox.Session) -> None:
+    """Not in the default list: DaCapo 0.3.5 itself writes the files our tests emulate.
+
+    Installs dacapo-ml 0.3.5 (heavy) next to the core and runs the DaCapo-compatibility tests
+    with DACAPO_ML=1, which adds the checks against DaCapo's own converter and objects.
+    """
+    install(session, CORE, "dacapo-ml==0.3.5", *TEST_TOOLS)
+    session.run("pytest", "tests/core/test_dacapo_ml.py", *session.posargs, env={"DACAPO_ML": "1"})
 
 
 @nox.session(python="3.11")

@@ -32,7 +32,7 @@ class ScaleAugmentConfig(AugmentConfig):
 
 
 @attrs.define(kw_only=True)
-class DummyTrainerConfig(TrainerConfig):
+class MirrorTrainerConfig(TrainerConfig):
     """The config class DaCapo 0.3.5 ships for its tests (dacapo.experiments.trainers)."""
 
     trainer_type = "dacapo_trainers:Trainer"
@@ -52,21 +52,21 @@ class WrapperTrainerConfig(TrainerConfig):
 @pytest.fixture
 def converter() -> ConfigConverter:
     registry = Registry.isolated(
-        DummyTrainerConfig, WrapperTrainerConfig, ScaleAugmentConfig, AugmentConfig
+        MirrorTrainerConfig, WrapperTrainerConfig, ScaleAugmentConfig, AugmentConfig
     )
     return ConfigConverter(registry)
 
 
 # As DaCapo 0.3.5's converter writes it: "__type__" first, then the fields in order.
 DACAPO_JSON = (
-    '{"__type__": "DummyTrainerConfig", "name": "dummy_trainer", "batch_size": 2, '
+    '{"__type__": "MirrorTrainerConfig", "name": "dummy_trainer", "batch_size": 2, '
     '"learning_rate": 1e-05, "mirror_augment": true}'
 )
 
 
 def test_dacapo_written_json_round_trips_exactly(converter: ConfigConverter) -> None:
     config = converter.structure(json.loads(DACAPO_JSON), TaggedConfig)
-    assert config == DummyTrainerConfig(
+    assert config == MirrorTrainerConfig(
         name="dummy_trainer", batch_size=2, learning_rate=1e-5, mirror_augment=True
     )
     assert json.dumps(converter.unstructure(config)) == DACAPO_JSON
@@ -85,7 +85,7 @@ def test_nested_trainer_and_augments_round_trip(converter: ConfigConverter) -> N
         "snapshot_interval": 10,
     }
     config = converter.structure(data, TaggedConfig)
-    assert isinstance(config.trainer_config, DummyTrainerConfig)
+    assert isinstance(config.trainer_config, MirrorTrainerConfig)
     assert isinstance(config.augments[0], ScaleAugmentConfig)
     assert converter.unstructure(config) == data
     assert converter.structure(converter.unstructure(config), TaggedConfig) == config
@@ -104,7 +104,7 @@ def test_errors_are_path_qualified(converter: ConfigConverter) -> None:
         "batch_size": True,
         "learning_rate": "big",
         "trainer_config": {
-            "__type__": "DummyTrainerConfig",
+            "__type__": "MirrorTrainerConfig",
             "name": "d",
             "batch_size": 1,
             "learning_rate": 1,
@@ -120,7 +120,7 @@ def test_errors_are_path_qualified(converter: ConfigConverter) -> None:
         "$.batch_size: expected int, got True",
         "$.learning_rate: expected float, got 'big'",
         "$.trainer_config.mirror_augment: required field is missing",
-        "$.trainer_config.mirror_augmnt: unknown key for DummyTrainerConfig (did you mean "
+        "$.trainer_config.mirror_augmnt: unknown key for MirrorTrainerConfig (did you mean "
         "'mirror_augment'?); known keys: name, batch_size, learning_rate, mirror_augment",
         "$.augments[1].scale: expected float, got 'big'",
         "$.augments[2]: missing '__type__': say which AugmentConfig type this is (e.g. "
@@ -160,18 +160,18 @@ def test_yaml_numbers_in_strings_are_floats(converter: ConfigConverter) -> None:
     [
         (
             "c.yaml",
-            "__type__: DummyTrainerConfig\nname: d\nbatch_size: 2\n"
+            "__type__: MirrorTrainerConfig\nname: d\nbatch_size: 2\n"
             "learning_rate: 1e-05\nmirror_augment: true\n",
         ),
         (
             "c.yml",
-            "{__type__: DummyTrainerConfig, name: d, batch_size: 2, "
+            "{__type__: MirrorTrainerConfig, name: d, batch_size: 2, "
             "learning_rate: 0.00001, mirror_augment: yes}",
         ),
         ("c.json", DACAPO_JSON.replace("dummy_trainer", "d")),
         (
             "c.toml",
-            '__type__ = "DummyTrainerConfig"\nname = "d"\nbatch_size = 2\n'
+            '__type__ = "MirrorTrainerConfig"\nname = "d"\nbatch_size = 2\n'
             "learning_rate = 1e-05\nmirror_augment = true\n",
         ),
     ],
@@ -179,9 +179,9 @@ def test_yaml_numbers_in_strings_are_floats(converter: ConfigConverter) -> None:
 def test_load_every_format(tmp_path: Path, name: str, text: str) -> None:
     path = tmp_path / name
     path.write_text(text)
-    registry = Registry.isolated(DummyTrainerConfig)
+    registry = Registry.isolated(MirrorTrainerConfig)
     config = load_config(path, registry=registry)
-    assert config == DummyTrainerConfig(
+    assert config == MirrorTrainerConfig(
         name="d", batch_size=2, learning_rate=1e-5, mirror_augment=True
     )
 
@@ -211,17 +211,17 @@ def test_missing_file(tmp_path: Path) -> None:
 
 
 def test_programmatic_registration() -> None:
-    registry = Registry.isolated(DummyTrainerConfig)
-    assert registry.get("DummyTrainerConfig") is DummyTrainerConfig
-    registry.register(DummyTrainerConfig)  # same class again: no-op
+    registry = Registry.isolated(MirrorTrainerConfig)
+    assert registry.get("MirrorTrainerConfig") is MirrorTrainerConfig
+    registry.register(MirrorTrainerConfig)  # same class again: no-op
 
     @attrs.define(kw_only=True)
-    class DummyTrainerConfig2(TrainerConfig):
+    class MirrorTrainerConfig2(TrainerConfig):
         trainer_type = "x:y"
 
-    DummyTrainerConfig2.__name__ = "DummyTrainerConfig"
+    MirrorTrainerConfig2.__name__ = "MirrorTrainerConfig"
     with pytest.raises(DuplicateTypeError, match="already registered"):
-        registry.register(DummyTrainerConfig2)
+        registry.register(MirrorTrainerConfig2)
 
 
 def test_register_a_plugin_object() -> None:
@@ -230,7 +230,7 @@ def test_register_a_plugin_object() -> None:
     class Plugin:
         @hookimpl
         def dacapo_trainers_trainer_configs(self) -> list[type[TrainerConfig]]:
-            return [DummyTrainerConfig]
+            return [MirrorTrainerConfig]
 
         @hookimpl
         def dacapo_trainers_component_configs(self) -> list[type[TaggedConfig]]:
@@ -238,4 +238,4 @@ def test_register_a_plugin_object() -> None:
 
     registry = Registry.isolated(Plugin())
     assert registry.get("ScaleAugmentConfig") is ScaleAugmentConfig
-    assert "DummyTrainerConfig" in registry.available_names()
+    assert "MirrorTrainerConfig" in registry.available_names()

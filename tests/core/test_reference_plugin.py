@@ -11,16 +11,40 @@ import cattrs
 import pytest
 
 import dacapo_trainers.reference as reference
-from dacapo_trainers import ArchitectureConfig, DatasetConfig, TaskConfig
+from dacapo_trainers import ArchitectureConfig, DatasetConfig, StartConfig, TaskConfig
 from dacapo_trainers.reference import (
     AffinitiesTaskConfig,
+    BinarizeArrayConfig,
+    CNNectomeUNetConfig,
+    CropArrayConfig,
+    DistanceTaskConfig,
+    DummyTrainerConfig,
+    IntensitiesArrayConfig,
     OneHotTaskConfig,
+    RawGTDatasetConfig,
+    TrainValidateDataSplitConfig,
     UNetConfig,
+    ZarrArrayConfig,
     ZarrDatasetConfig,
 )
 from dacapo_trainers.reference import plugin as reference_plugin
 
-CONFIGS = [UNetConfig, AffinitiesTaskConfig, OneHotTaskConfig, ZarrDatasetConfig]
+COMPONENTS = [
+    UNetConfig,
+    CNNectomeUNetConfig,
+    AffinitiesTaskConfig,
+    OneHotTaskConfig,
+    DistanceTaskConfig,
+    ZarrDatasetConfig,
+    RawGTDatasetConfig,
+    TrainValidateDataSplitConfig,
+    ZarrArrayConfig,
+    IntensitiesArrayConfig,
+    BinarizeArrayConfig,
+    CropArrayConfig,
+    StartConfig,
+]
+CONFIGS = [*COMPONENTS, DummyTrainerConfig]
 
 
 def test_import_loads_neither_torch_nor_scipy() -> None:
@@ -43,7 +67,8 @@ def test_all_is_sorted_and_complete() -> None:
 
 
 def test_hook_returns_the_config_classes() -> None:
-    assert reference_plugin.dacapo_trainers_component_configs() == CONFIGS
+    assert reference_plugin.dacapo_trainers_component_configs() == COMPONENTS
+    assert reference_plugin.dacapo_trainers_trainer_configs() == [DummyTrainerConfig]
     assert issubclass(UNetConfig, ArchitectureConfig)
     assert issubclass(AffinitiesTaskConfig, TaskConfig)
     assert issubclass(OneHotTaskConfig, TaskConfig)

@@ -7,7 +7,16 @@ from ._arrays import InMemoryArray, normalize_raw
 from ._batch import Batch, BatchGeometry
 from ._batch_config import BatchTrainerConfig
 from ._batch_trainer import BatchTrainer
-from ._config import ArchitectureConfig, DatasetConfig, TaggedConfig, TaskConfig, TrainerConfig
+from ._config import (
+    ArchitectureConfig,
+    ArrayConfig,
+    DatasetConfig,
+    DataSplitConfig,
+    StartConfig,
+    TaggedConfig,
+    TaskConfig,
+    TrainerConfig,
+)
 from ._converter import ConfigConverter, structure_config, unstructure_config
 from ._discovery import ENTRY_POINT_GROUP, PluginRecord, PluginState
 from ._driver import TrainResult, load_run_config, train
@@ -27,7 +36,17 @@ from ._errors import (
     UnknownTypeError,
 )
 from ._loading import load_config, read_config_file
-from ._protocols import Array, Dataset, LocalContainerIdentifier, Loss, Model, Predictor, Task
+from ._protocols import (
+    Array,
+    Dataset,
+    LocalContainerIdentifier,
+    Loss,
+    Model,
+    ModelFactory,
+    Predictor,
+    ScalingModel,
+    Task,
+)
 from ._registry import Registry, default_registry
 from ._run_config import RunConfig
 from ._schedules import linear_warmup
@@ -42,6 +61,7 @@ __version__ = "0.1.0"
 __all__ = [
     "ArchitectureConfig",
     "Array",
+    "ArrayConfig",
     "Batch",
     "BatchGeometry",
     "BatchTrainer",
@@ -51,6 +71,7 @@ __all__ = [
     "ConfigError",
     "ConfigIssue",
     "DacapoTrainersError",
+    "DataSplitConfig",
     "Dataset",
     "DatasetConfig",
     "DuplicateTypeError",
@@ -60,6 +81,7 @@ __all__ = [
     "LocalContainerIdentifier",
     "Loss",
     "Model",
+    "ModelFactory",
     "NonFiniteLossError",
     "PluginContractError",
     "PluginDisabledError",
@@ -70,6 +92,8 @@ __all__ = [
     "Predictor",
     "Registry",
     "RunConfig",
+    "ScalingModel",
+    "StartConfig",
     "TaggedConfig",
     "Task",
     "TaskConfig",

@@ -16,7 +16,7 @@ import attrs
 from ._trainer import Trainer  # no torch at run time; needed to resolve annotations
 
 if TYPE_CHECKING:
-    from ._protocols import Dataset, Model, Task
+    from ._protocols import Array, Dataset, Model, Task
 
 
 @attrs.define(kw_only=True)
@@ -115,6 +115,62 @@ class DatasetConfig(TaggedConfig):
     def build(self) -> Dataset:
         """Open the dataset (a :class:`~dacapo_trainers.Dataset`)."""
         raise NotImplementedError(f"{type(self).__name__} does not implement build()")
+
+
+@attrs.define(kw_only=True)
+class ArrayConfig(TaggedConfig):
+    """Base class of array configs (DaCapo's ``ArrayConfig``): one array of a dataset.
+
+    Array configs nest: a transforming array (intensities, binarize, crop) names its source
+    array config. ``build()`` opens the array lazily: data are read per requested slice.
+    """
+
+    name: str = attrs.field(metadata={"help_text": "A unique name for this array."})
+
+    def build(self) -> Array:
+        """Open the array (an :class:`~dacapo_trainers.Array`; reads data lazily)."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement build()")
+
+
+@attrs.define(kw_only=True)
+class DataSplitConfig(TaggedConfig):
+    """Base class of data splits (DaCapo's ``DataSplitConfig``): training and validation sets."""
+
+    name: str = attrs.field(metadata={"help_text": "A unique name for this datasplit."})
+
+    def train_dataset_configs(self) -> list[DatasetConfig]:
+        """The configs of the datasets to train on."""
+        raise NotImplementedError(
+            f"{type(self).__name__} does not implement train_dataset_configs()"
+        )
+
+    def validate_dataset_configs(self) -> list[DatasetConfig]:
+        """The configs of the datasets to compute the validation loss on (may be empty)."""
+        return []
+
+
+@attrs.define(kw_only=True)
+class StartConfig(TaggedConfig):
+    """Where a run's initial weights come from (DaCapo's ``StartConfig``): another run.
+
+    ``run`` is the other run's output folder, or its name (then its folder is
+    ``runs/<run>``, the default output). ``criterion`` picks the checkpoint: ``latest``, or a
+    number of completed iterations. The weights are loaded only when a run starts fresh, never
+    over a resume.
+    """
+
+    run: str = attrs.field(
+        metadata={
+            "help_text": "The run to start from: its output folder, or its name (folder "
+            "runs/<name>)."
+        }
+    )
+    criterion: str = attrs.field(
+        metadata={
+            "help_text": "Which checkpoint of that run: 'latest', or an iteration number "
+            "(e.g. '1000')."
+        }
+    )
 
 
 def _import_object(target: str) -> Any:

@@ -26,7 +26,16 @@ from cattrs.errors import (
 )
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn
 
-from ._config import ArchitectureConfig, DatasetConfig, TaggedConfig, TaskConfig, TrainerConfig
+from ._config import (
+    ArchitectureConfig,
+    ArrayConfig,
+    DatasetConfig,
+    DataSplitConfig,
+    StartConfig,
+    TaggedConfig,
+    TaskConfig,
+    TrainerConfig,
+)
 from ._errors import ConfigError, ConfigIssue, DacapoTrainersError
 from ._registry import Registry, default_registry
 
@@ -62,6 +71,9 @@ def _kind_of(base: type) -> str:
         (ArchitectureConfig, "architecture"),
         (TaskConfig, "task"),
         (DatasetConfig, "dataset"),
+        (DataSplitConfig, "datasplit"),
+        (ArrayConfig, "array"),
+        (StartConfig, "start"),
     ):
         if issubclass(base, kind_base):
             return word

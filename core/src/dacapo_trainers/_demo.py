@@ -53,6 +53,9 @@ def demo_run_data(trainer_type: str, iterations: int, output: Path) -> dict[str,
                 "raw": "raw",
                 "gt": "gt",
                 "mask": "mask",
+                # the demo raw is uint8: centred inputs keep the small U-Net learning
+                "intensity_range": [0, 255],
+                "normalized_range": [-1, 1],
             }
         ],
         "num_iterations": iterations,

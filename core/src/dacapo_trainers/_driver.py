@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import math
 import random
+import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -37,14 +38,24 @@ from ._loading import read_config_file
 from ._observers import check_run_observers, run_observers
 from ._registry import Registry, default_registry
 from ._run_config import RunConfig
+from ._run_start import prepare_model, run_validation
 from ._trainer import Trainer
 from ._zarr_io import ZarrContainer
 
 RUN_CONFIG_COPY = "run_config.json"
 CHECKPOINTS = "checkpoints"
 SNAPSHOTS = "snapshots.zarr"
-# Keys a resumed run may change (train longer, checkpoint more often, log elsewhere).
-_RESUMABLE_CHANGES = {"num_iterations", "checkpoint_interval", "device", "output", "tensorboard"}
+# Keys a resumed run may change (train longer, checkpoint or validate more often, log
+# elsewhere; start_config only applies to a fresh start).
+_RESUMABLE_CHANGES = {
+    "num_iterations",
+    "checkpoint_interval",
+    "device",
+    "output",
+    "validation_interval",
+    "start_config",
+    "tensorboard",
+}
 
 
 @attrs.define(frozen=True)
@@ -195,16 +206,16 @@ class _Run:
 
     def execute(self) -> TrainResult:
         run, trainer = self.run, self.trainer
-        seed_everything(run.seed)
-        trainer.seed = run.seed
-        datasets = [config.build() for config in run.datasets]
+        seed_everything(run.effective_seed)
+        trainer.seed = run.effective_seed
+        datasets = [config.build() for config in run.train_configs]
         reason = trainer.cannot_train_reason(datasets)
         if reason is None and not trainer.can_train(datasets):
             reason = "it gave no reason"
         if reason is not None:
             raise CannotTrainError(
                 f"{type(run.trainer_config).__name__} {run.trainer_config.name!r} cannot train "
-                f"on datasets {', '.join(repr(d.name) for d in run.datasets)}: {reason}"
+                f"on datasets {', '.join(repr(d.name) for d in run.train_configs)}: {reason}"
             )
         device = resolve_device(run.device)
         architecture = run.architecture_config.build()
@@ -212,6 +223,11 @@ class _Run:
         create_model = getattr(task.predictor, "create_model", None)
         model = create_model(architecture) if create_model is not None else architecture
         model = model.to(device)
+        fresh = latest_checkpoint(self.checkpoints) is None
+        for note in prepare_model(run, model, datasets, fresh=fresh):
+            if trainer.is_output_process:
+                print(f"note: {note}", file=sys.stderr)
+        validation = run_validation(run, task, model) if trainer.is_output_process else None
         optimizer = trainer.create_optimizer(model)
         snapshots = ZarrContainer(self.output / SNAPSHOTS)
         try:
@@ -250,6 +266,10 @@ class _Run:
                         run=run, stats=stats, num_iterations=run.num_iterations
                     )
                     self._announce_snapshots()
+                    if validation is not None and validation.due(iteration):
+                        self.hook.dacapo_trainers_train_validation_end(
+                            run=run, iteration=stats.iteration, loss=validation.loss(model, device)
+                        )
                     if iteration % run.checkpoint_interval == 0 or iteration >= run.num_iterations:
                         last = self._checkpoint(iteration, model, optimizer)
                     if iteration >= run.num_iterations:

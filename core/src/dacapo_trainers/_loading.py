@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import tomllib
 from pathlib import Path
@@ -61,7 +62,7 @@ def _parse(text: str, kind: str) -> Any:
     import yaml
 
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_yaml_loader())
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark
         line = mark.line + 1 if mark is not None else None
@@ -69,6 +70,28 @@ def _parse(text: str, kind: str) -> Any:
         raise _syntax(kind, str(error.problem), line, column) from None
     except yaml.YAMLError as error:
         raise _syntax(kind, str(error).splitlines()[0], None, None) from None
+
+
+@functools.cache
+def _yaml_loader() -> Any:
+    """PyYAML's SafeLoader plus one tag: DaCapo's ``!!python/tuple``, read as a list.
+
+    DaCapo's file config store writes its configs with ``yaml.dump``, which tags every tuple
+    (coordinates, shapes, ROIs) ``!!python/tuple``. That tag builds nothing but a sequence, so
+    it is safe to accept; every other ``!!python/...`` tag is still refused by the safe loader
+    and nothing is ever executed.
+    """
+    import yaml
+
+    class DacapoSafeLoader(yaml.SafeLoader):
+        """SafeLoader that reads ``!!python/tuple`` as a plain sequence."""
+
+    def construct_tuple(loader: yaml.SafeLoader, node: yaml.Node) -> list[Any]:
+        assert isinstance(node, yaml.SequenceNode)
+        return loader.construct_sequence(node, deep=True)
+
+    DacapoSafeLoader.add_constructor("tag:yaml.org,2002:python/tuple", construct_tuple)
+    return DacapoSafeLoader
 
 
 def _syntax(kind: str, message: str, line: int | None, column: int | None) -> ConfigError:

@@ -44,9 +44,11 @@ def run_observers(run: RunConfig, output: Path, quiet: bool) -> list[object]:
 class StatsWriter:
     """Appends one JSON object per iteration to ``stats.jsonl``; draws ``loss.png``.
 
-    On (re)start it keeps only the lines of iterations before the start iteration, so after a
-    resume each iteration appears exactly once. ``loss.png`` is redrawn at every checkpoint and
-    at the end.
+    Training lines are ``{"iteration", "loss", "time"}``; each validation adds a line
+    ``{"iteration", "validation_loss"}`` (:func:`read_stats` skips those,
+    :func:`read_validation_losses` reads them). On (re)start it keeps only the lines of
+    iterations before the start iteration, so after a resume each line appears exactly once.
+    ``loss.png`` is redrawn at every checkpoint and at the end.
     """
 
     def __init__(self, output: Path) -> None:
@@ -56,15 +58,21 @@ class StatsWriter:
 
     @hookimpl
     def dacapo_trainers_train_start(self, start_iteration: int) -> None:
-        kept = [s for s in read_stats(self.path) if s.iteration < start_iteration]
+        kept = [line for line in _records(self.path) if line[0]["iteration"] < start_iteration]
         temporary = self.path.with_suffix(".jsonl.tmp")
-        temporary.write_text("".join(_line(s) for s in kept))
+        temporary.write_text("".join(text + "\n" for _, text in kept))
         temporary.replace(self.path)
         self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - closed at train end
 
     @hookimpl
     def dacapo_trainers_train_iteration_end(self, stats: TrainingIterationStats) -> None:
         self._file.write(_line(stats))
+        self._file.flush()
+
+    @hookimpl
+    def dacapo_trainers_train_validation_end(self, iteration: int, loss: float) -> None:
+        record = {"iteration": iteration, "validation_loss": loss}
+        self._file.write(json.dumps(record) + "\n")
         self._file.flush()
 
     @hookimpl
@@ -87,14 +95,45 @@ def _line(stats: TrainingIterationStats) -> str:
     return json.dumps(record) + "\n"
 
 
+def _records(path: Path) -> list[tuple[dict[str, Any], str]]:
+    """The JSON objects of a ``stats.jsonl`` file with an integer ``iteration``, and their text.
+
+    A torn last line (killed mid-write) is skipped.
+    """
+    if not path.exists():
+        return []
+    records = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict) and isinstance(record.get("iteration"), int):
+            records.append((record, line))
+    return records
+
+
+def read_validation_losses(path: Path) -> list[tuple[int, float]]:
+    """``(iteration, validation loss)`` of each validation line of a ``stats.jsonl`` file."""
+    losses = []
+    for record, _ in _records(path):
+        try:
+            losses.append((int(record["iteration"]), float(record["validation_loss"])))
+        except (KeyError, TypeError, ValueError):
+            continue
+    return losses
+
+
 def read_stats(path: Path) -> list[TrainingIterationStats]:
-    """The stats in a ``stats.jsonl`` file; a torn last line (killed mid-write) is skipped."""
+    """The training stats in a ``stats.jsonl`` file (validation lines and torn lines skipped)."""
     if not path.exists():
         return []
     stats = []
     for line in path.read_text(encoding="utf-8").splitlines():
         try:
             record = json.loads(line)
+            if "validation_loss" in record:
+                continue
             stats.append(
                 TrainingIterationStats(
                     iteration=int(record["iteration"]),

@@ -1,8 +1,22 @@
 """Structural types for what a trainer touches: model, task, datasets, arrays, containers.
 
-They are :class:`typing.Protocol` classes, so DaCapo's own objects (and anything shaped like
-them) satisfy them without inheriting from anything here. Nothing in this module imports torch
-at run time.
+They are :class:`typing.Protocol` classes: anything shaped like them satisfies them without
+inheriting from anything here. Nothing in this module imports torch at run time.
+
+What DaCapo 0.3.5's own objects satisfy:
+
+* :class:`Array` (funlib.persistence's ``Array``), :class:`Dataset`, :class:`Model`,
+  :class:`Loss` and :class:`LocalContainerIdentifier` (which asks only for ``container``):
+  yes.
+* :class:`Predictor`: no. DaCapo's ``create_weight(gt, target, mask, moving_class_counts)``
+  returns a pair ``(weight, moving_class_counts)``, and its gunpowder trainer asks
+  ``gt_region_for_roi``; the trainers here call ``create_weight(gt, target, mask)`` and use
+  the array it returns. Hence :class:`Task` neither, for DaCapo's tasks.
+
+Optional parts that the training driver uses when present, checked with ``getattr``:
+``create_model(architecture)`` on a task's predictor (:class:`ModelFactory`; without it the
+architecture itself is trained) and ``scale(voxel_size)`` on a model (:class:`ScalingModel`;
+without it the output voxel size is the input's).
 """
 
 from __future__ import annotations
@@ -70,7 +84,11 @@ class Dataset(Protocol):
 
 @runtime_checkable
 class Model(Protocol):
-    """A ``torch.nn.Module`` that knows its input and output shapes (in voxels, spatial only)."""
+    """A ``torch.nn.Module`` that knows its input and output shapes (in voxels, spatial only).
+
+    ``eval_input_shape`` is the input shape for prediction (DaCapo's input shape plus its
+    ``eval_shape_increase``). A model may also have ``scale`` (see :class:`ScalingModel`).
+    """
 
     @property
     def input_shape(self) -> Sequence[int]: ...
@@ -99,16 +117,45 @@ class Model(Protocol):
 
 
 @runtime_checkable
+class ScalingModel(Protocol):
+    """A :class:`Model` whose output voxel size differs from its input's (DaCapo's ``scale``).
+
+    ``scale(voxel_size)`` is the output voxel size for input voxels of ``voxel_size`` (e.g.
+    half of it for a network that upsamples by 2). Models without ``scale`` keep the voxel
+    size; the driver refuses a model that changes it, since the trainers crop gt at the raw
+    voxel size.
+    """
+
+    def scale(self, voxel_size: Sequence[int]) -> Sequence[int]: ...
+
+
+@runtime_checkable
 class Predictor(Protocol):
     """Turns ground truth into the training target and its per-voxel weight.
 
     ``gt`` is an :class:`Array`. ``target`` is the array returned by :meth:`create_target`.
-    Both return arrays whose data is a numpy array (channels first) on the gt's geometry.
+    Both return arrays whose data is a numpy array (channels first) on the gt's geometry;
+    ``create_weight`` returns the weight array alone (DaCapo's returns a pair: see the module
+    docstring). ``mask`` is nonzero where the gt is valid. A predictor usually also builds the
+    model (see :class:`ModelFactory`).
     """
 
     def create_target(self, gt: Array) -> Array: ...
 
     def create_weight(self, gt: Array, target: Array, mask: Array | None = None) -> Array: ...
+
+
+@runtime_checkable
+class ModelFactory(Protocol):
+    """A predictor that builds the model to train from an architecture (as DaCapo's).
+
+    The driver calls ``task.predictor.create_model(architecture)`` when the predictor has it
+    (adding the task's head, e.g. one output channel per affinity) and trains the
+    architecture itself otherwise. It may raise ``ValueError`` for an architecture that does
+    not fit the task (e.g. an affinity offset larger than the output shape).
+    """
+
+    def create_model(self, architecture: Model) -> Model: ...
 
 
 @runtime_checkable
@@ -133,10 +180,12 @@ class Task(Protocol):
 
 @runtime_checkable
 class LocalContainerIdentifier(Protocol):
-    """Where a trainer writes arrays: a zarr container path and a dataset (group) in it."""
+    """Where a trainer writes arrays: a zarr container path.
+
+    Ours (:class:`~dacapo_trainers.ZarrContainer`) also has ``dataset``, a group inside the
+    container; :func:`~dacapo_trainers.write_array` writes into it when present and at the
+    container's root otherwise (DaCapo's identifiers have no ``dataset``).
+    """
 
     @property
     def container(self) -> Path: ...
-
-    @property
-    def dataset(self) -> str: ...

@@ -69,7 +69,8 @@ def snapshot_arrays(container: LocalContainerIdentifier, iteration: int) -> list
     import zarr
 
     group = zarr.open_group(str(container.container), mode="r")
-    base = f"{container.dataset.strip('/')}/{iteration}".strip("/")
+    group_path = str(getattr(container, "dataset", "") or "")  # DaCapo's have none
+    base = f"{group_path.strip('/')}/{iteration}".strip("/")
     if base not in group:
         raise FileNotFoundError(
             f"no snapshot {iteration} in {container.container} (no group {base!r})"

@@ -48,8 +48,9 @@ def write_array(
     """Write ``data`` (a numpy array) as zarr array ``name`` with its geometry; overwrite.
 
     ``container`` is a :class:`~dacapo_trainers.LocalContainerIdentifier` (the array goes into
-    its ``dataset`` group) or a container path. Leading non-spatial axes (channels, batch)
-    are named ``"c^"`` unless ``axis_names`` says otherwise. Returns the container path.
+    its ``dataset`` group, when it has one) or a container path. Leading non-spatial axes
+    (channels, batch) are named ``"c^"`` unless ``axis_names`` says otherwise. Returns the
+    container path.
     """
     import numpy as np
 
@@ -58,7 +59,9 @@ def write_array(
         container_path, dataset_path = Path(container), name
     else:
         container_path = Path(container.container)
-        dataset_path = f"{container.dataset.strip('/')}/{name}".strip("/")
+        # DaCapo's container identifiers have no dataset: write at the container's root.
+        group_path = str(getattr(container, "dataset", "") or "")
+        dataset_path = f"{group_path.strip('/')}/{name}".strip("/")
     spatial = len(voxel_size)
     if offset is None:
         offset = (0,) * spatial
@@ -116,27 +119,23 @@ class ZarrArray:
 
 
 def open_array(container: str | Path, dataset: str) -> ZarrArray:
-    """Open zarr array ``dataset`` in ``container`` with the geometry from its attributes.
+    """Open zarr array ``dataset`` in ``container`` with its world geometry.
 
-    ``voxel_size`` is read from ``voxel_size`` or ``resolution`` (default 1 per spatial axis),
-    ``offset`` from ``offset`` (default 0); spatial axes are the last 3 (2 for 2D data with
-    2-entry metadata).
+    Opens what funlib.persistence's ``prepare_ds`` writes (no root group needed), what
+    :func:`write_array` writes, and OME-NGFF multiscale images (v0.4 and v0.5): ``dataset``
+    may name the multiscale group (its first, finest scale is opened) or one of its scale
+    arrays. zarr format 2 and 3 are read (format 3 needs zarr>=3).
+
+    Geometry of a plain array comes from its attributes: ``voxel_size`` (or ``resolution``;
+    default 1 per spatial axis), ``offset`` in world units (default 0) and ``axis_names``
+    (channel axes end in ``^`` and come first). Spatial axes are the last ``len(voxel_size)``
+    (else those ``axis_names`` does not mark as channels; else the last 3). Multiscale images
+    take voxel size and offset from their ``coordinateTransformations``; micrometre scales that
+    are not whole numbers are converted to nanometres.
+
+    :raises ValueError: nothing usable is at that path; the one-line message names the
+        container, the array and what to do.
     """
-    group = _open_group(Path(container), "r")
-    array = group[dataset]
-    attributes = dict(array.attrs)
-    voxel_size = attributes.get("voxel_size", attributes.get("resolution"))
-    if voxel_size is None:
-        spatial = min(3, array.ndim)
-        voxel_size = [1] * spatial
-    spatial = len(voxel_size)
-    offset = attributes.get("offset", [0] * spatial)
-    axis_names = attributes.get(
-        "axis_names", ["c^"] * (array.ndim - spatial) + ["z", "y", "x"][-spatial:]
-    )
-    return ZarrArray(
-        data=array,
-        voxel_size=tuple(int(v) for v in voxel_size),
-        offset=tuple(int(o) for o in offset),
-        axis_names=tuple(axis_names),
-    )
+    from ._zarr_nodes import open_node
+
+    return open_node(Path(container), dataset)

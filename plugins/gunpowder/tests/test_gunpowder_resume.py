@@ -45,6 +45,7 @@ def _run_file(folder: Path, iterations: int) -> Path:
                 "name": "demo",
                 "container": str(folder / "demo.zarr"),
                 "mask": "mask",
+                "intensity_range": [0, 255],  # the demo raw is uint8; the augments need [0, 1]
             }
         ],
         "num_iterations": iterations,

@@ -43,23 +43,27 @@ def compute_affinities(
     return affinities, known
 
 
-def balanced_weights(positive: np.ndarray, known: np.ndarray) -> np.ndarray:
+def balanced_weights(
+    positive: np.ndarray, known: np.ndarray, clip: tuple[float, float] = (0.0, 1.0)
+) -> np.ndarray:
     """Per-channel class-balanced weights, shaped like ``positive``.
 
-    In each channel (axis 0), positives and negatives among the ``known`` voxels each get half
-    of the channel's total weight, which is the number of known voxels (so the mean weight
-    over known voxels is 1). If one class is absent, the other gets weight 1 per voxel.
-    Unknown voxels get 0.
+    In each channel (axis 0), each class among the ``known`` voxels weighs ``0.5 / f`` per
+    voxel, ``f`` being its fraction of the known voxels clipped to ``clip`` (DaCapo's
+    balancing). Unclipped, positives and negatives each carry half of the channel's total
+    weight, the number of known voxels (the mean weight over known voxels is 1). If one class
+    is absent, the other gets weight 1 per voxel. Unknown voxels get 0.
     """
     axes = tuple(range(1, positive.ndim))
     pos = positive & known
     neg = ~positive & known
     num_pos = pos.sum(axis=axes).astype(np.float64)
     num_neg = neg.sum(axis=axes).astype(np.float64)
-    total = num_pos + num_neg
+    total = np.maximum(num_pos + num_neg, 1)
     both = (num_pos > 0) & (num_neg > 0)
-    weight_pos = np.where(both, total / (2 * np.maximum(num_pos, 1)), 1.0)
-    weight_neg = np.where(both, total / (2 * np.maximum(num_neg, 1)), 1.0)
+    low, high = max(clip[0], 1e-12), clip[1]
+    weight_pos = np.where(both, 0.5 / np.clip(num_pos / total, low, high), 1.0)
+    weight_neg = np.where(both, 0.5 / np.clip(num_neg / total, low, high), 1.0)
     shape = (-1,) + (1,) * (positive.ndim - 1)
     weights = pos * weight_pos.reshape(shape) + neg * weight_neg.reshape(shape)
     return weights.astype(np.float32)
@@ -71,10 +75,14 @@ class AffinitiesPredictor:
 
     :param neighborhood: the offsets, one target channel each.
     :param balance_weights: balance positive and negative weights per channel.
+    :param clip: the range class fractions are clipped to when balancing.
+    :param background_as_object: label 0 is one more object (background affinities are 1).
     """
 
     neighborhood: list[tuple[int, ...]]
     balance_weights: bool = True
+    clip: tuple[float, float] = (0.0, 1.0)
+    background_as_object: bool = False
 
     @property
     def num_channels(self) -> int:
@@ -88,6 +96,8 @@ class AffinitiesPredictor:
                 f"the neighborhood has {len(self.neighborhood[0])}-entry offsets, but gt has "
                 f"{labels.ndim} spatial axes"
             )
+        if self.background_as_object:  # DaCapo shifts every label by one
+            labels = labels.astype(np.int64) + 1
         return labels
 
     def create_target(self, gt: Any) -> InMemoryArray:
@@ -110,14 +120,30 @@ class AffinitiesPredictor:
         _, known = compute_affinities(labels, self.neighborhood, mask_array)
         if self.balance_weights:
             positive = np.asarray(target.data[...]) > 0.5
-            weights = balanced_weights(positive, known)
+            weights = balanced_weights(positive, known, self.clip)
         else:
             weights = known.astype(np.float32)
         return InMemoryArray(weights, voxel_size=gt.voxel_size, offset=gt.offset)
 
     def create_model(self, architecture: Any) -> HeadModel:
-        """``architecture``, then a 1x1 convolution to one channel per offset and a sigmoid."""
-        return HeadModel(architecture, self.num_channels, torch.nn.Sigmoid())
+        """``architecture``, then a 1x1 convolution to one channel per offset and a sigmoid.
+
+        :raises ValueError: an offset reaches as far as the model's output shape (no voxel of
+            an output crop would have that neighbour inside the crop: the loss would be 0).
+        """
+        model = HeadModel(architecture, self.num_channels, torch.nn.Sigmoid())
+        shape = tuple(int(s) for s in model.output_shape)
+        for offset in self.neighborhood:
+            if len(offset) == len(shape) and any(
+                abs(o) >= s for o, s in zip(offset, shape, strict=True)
+            ):
+                raise ValueError(
+                    f"the affinities neighborhood offset {list(offset)} reaches past the "
+                    f"model's output shape {list(shape)}, so no voxel of a training crop has "
+                    "that neighbour and its loss is always 0; use offsets smaller than the "
+                    "output shape, or a larger input_shape"
+                )
+        return model
 
 
 @attrs.define

@@ -19,8 +19,14 @@ class AffinitiesTaskConfig(TaskConfig):
     The target channel of offset ``o`` is 1 at voxel ``p`` where ``p`` and ``p + o`` carry the
     same nonzero label, else 0. Voxels whose neighbour lies outside the array (or outside the
     mask) get weight 0. With ``balance_weights``, positives and negatives of each channel
-    carry the same total weight. The model's head is a 1x1 convolution to one channel per
-    offset followed by a sigmoid; the loss is a weighted mean squared error.
+    carry the same total weight: each class weighs ``0.5 / fraction`` with its fraction of the
+    known voxels clipped to ``[affs_weight_clipmin, affs_weight_clipmax]`` (DaCapo's rule;
+    a channel with one class only weighs 1). The model's head is a 1x1 convolution to one
+    channel per offset followed by a sigmoid; the loss is a weighted mean squared error.
+
+    DaCapo's fields load: ``background_as_object`` is honoured; ``lsds`` (local shape
+    descriptors) is not implemented and is refused when true; the other lsd fields only
+    matter with ``lsds``.
     """
 
     neighborhood: list[list[int]] = attrs.field(
@@ -37,6 +43,68 @@ class AffinitiesTaskConfig(TaskConfig):
             "half of the total weight of each channel."
         },
     )
+
+    lsds: bool = attrs.field(
+        default=False,
+        metadata={
+            "help_text": "DaCapo's auxiliary local shape descriptors; not implemented here, "
+            "must be false."
+        },
+    )
+    num_lsd_voxels: int = attrs.field(
+        default=10,
+        metadata={"help_text": "DaCapo's lsd field (only used with lsds)."},
+    )
+    downsample_lsds: int = attrs.field(
+        default=1,
+        metadata={"help_text": "DaCapo's lsd field (only used with lsds)."},
+    )
+    lsds_to_affs_weight_ratio: float = attrs.field(
+        default=1.0,
+        metadata={"help_text": "DaCapo's lsd field (only used with lsds)."},
+    )
+    affs_weight_clipmin: float = attrs.field(
+        default=0.05,
+        metadata={
+            "help_text": "The smallest class fraction used to balance the weights (a rarer "
+            "class weighs at most 0.5 / affs_weight_clipmin)."
+        },
+    )
+    affs_weight_clipmax: float = attrs.field(
+        default=0.95,
+        metadata={"help_text": "The largest class fraction used to balance the weights."},
+    )
+    lsd_weight_clipmin: float = attrs.field(
+        default=0.05,
+        metadata={"help_text": "DaCapo's lsd field (only used with lsds)."},
+    )
+    lsd_weight_clipmax: float = attrs.field(
+        default=0.95,
+        metadata={"help_text": "DaCapo's lsd field (only used with lsds)."},
+    )
+    background_as_object: bool = attrs.field(
+        default=False,
+        metadata={
+            "help_text": "Treat the background (label 0) as one more object: background "
+            "voxels then have affinity 1 with each other."
+        },
+    )
+
+    @lsds.validator
+    def _check_lsds(self, attribute: attrs.Attribute[bool], value: bool) -> None:
+        if value:
+            raise ValueError(
+                "lsds is not implemented in dacapo-trainers (local shape descriptors need "
+                "DaCapo's lsd extractor); set lsds: false"
+            )
+
+    @affs_weight_clipmax.validator
+    def _check_clip(self, attribute: attrs.Attribute[float], value: float) -> None:
+        if not 0 < self.affs_weight_clipmin <= value <= 1:
+            raise ValueError(
+                "affs_weight_clipmin and affs_weight_clipmax must satisfy 0 < min <= max <= 1, "
+                f"got {self.affs_weight_clipmin} and {value}"
+            )
 
     @neighborhood.validator
     def _check_neighborhood(
@@ -61,6 +129,8 @@ class AffinitiesTaskConfig(TaskConfig):
             predictor=AffinitiesPredictor(
                 neighborhood=[tuple(int(o) for o in offset) for offset in self.neighborhood],
                 balance_weights=self.balance_weights,
+                clip=(float(self.affs_weight_clipmin), float(self.affs_weight_clipmax)),
+                background_as_object=self.background_as_object,
             ),
             loss=AffinitiesLoss(),
         )

@@ -10,10 +10,12 @@ _CONV = {2: torch.nn.Conv2d, 3: torch.nn.Conv3d}
 
 
 class HeadModel(torch.nn.Module):
-    """An architecture followed by a 1x1 convolution to the task's channels (and an activation).
+    """An architecture followed by a convolution to the task's channels (and an activation).
 
-    As DaCapo's ``Model``: it exposes the architecture's ``input_shape``, ``output_shape``,
-    ``eval_input_shape`` and ``num_in_channels``; ``num_out_channels`` is the task's.
+    As DaCapo's ``Model``: it exposes the architecture's ``input_shape``,
+    ``eval_input_shape``, ``num_in_channels`` and ``scale``; ``num_out_channels`` is the
+    task's, and ``output_shape`` the architecture's less what a head kernel larger than 1
+    (valid convolution) removes.
     """
 
     def __init__(
@@ -21,6 +23,7 @@ class HeadModel(torch.nn.Module):
         architecture: Any,
         num_out_channels: int,
         activation: torch.nn.Module | None = None,
+        kernel_size: int = 1,
     ) -> None:
         super().__init__()
         dims = len(architecture.input_shape)
@@ -29,15 +32,25 @@ class HeadModel(torch.nn.Module):
                 f"the architecture has {dims} spatial dimensions; only 2 and 3 are supported"
             )
         self.architecture = architecture
-        self.head = _CONV[dims](int(architecture.num_out_channels), num_out_channels, 1)
+        self.head = _CONV[dims](int(architecture.num_out_channels), num_out_channels, kernel_size)
         self.activation = activation if activation is not None else torch.nn.Identity()
         self.input_shape = tuple(architecture.input_shape)
-        self.output_shape = tuple(architecture.output_shape)
+        self.output_shape = tuple(int(s) - (kernel_size - 1) for s in architecture.output_shape)
+        if min(self.output_shape) < 1:
+            raise ValueError(
+                f"a head kernel of size {kernel_size} does not fit the architecture's output "
+                f"shape {tuple(architecture.output_shape)}; use a smaller kernel_size"
+            )
         self.eval_input_shape = tuple(
             getattr(architecture, "eval_input_shape", architecture.input_shape)
         )
         self.num_in_channels = int(architecture.num_in_channels)
         self.num_out_channels = num_out_channels
+
+    def scale(self, voxel_size: Any) -> tuple[int, ...]:
+        """The output voxel size for an input of ``voxel_size`` (the architecture's ``scale``)."""
+        scale = getattr(self.architecture, "scale", None)
+        return tuple(int(v) for v in (scale(voxel_size) if scale is not None else voxel_size))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Architecture, head, activation."""

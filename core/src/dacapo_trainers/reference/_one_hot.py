@@ -18,9 +18,11 @@ class OneHotPredictor:
     """Turns class labels into a class-index target and a mask weight; adds a logits head.
 
     :param classes: the class names; label ``k`` is ``classes[k]``.
+    :param kernel_size: the kernel size of the head convolution.
     """
 
     classes: list[str]
+    kernel_size: int = 1
 
     def create_target(self, gt: Any) -> InMemoryArray:
         """The class index of every voxel, as float32 ``(1, *spatial)``.
@@ -45,8 +47,8 @@ class OneHotPredictor:
         return InMemoryArray(weight, voxel_size=gt.voxel_size, offset=gt.offset)
 
     def create_model(self, architecture: Any) -> HeadModel:
-        """``architecture`` followed by a 1x1 convolution to one logit channel per class."""
-        return HeadModel(architecture, len(self.classes))
+        """``architecture`` followed by a convolution to one logit channel per class."""
+        return HeadModel(architecture, len(self.classes), kernel_size=self.kernel_size)
 
 
 @attrs.define

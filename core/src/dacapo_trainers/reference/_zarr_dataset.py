@@ -8,6 +8,7 @@ from pathlib import Path
 import attrs
 
 from .._config import DatasetConfig
+from .._lazy import LazyArray, LazyData, intensity_map
 from .._protocols import Array
 from .._zarr_io import open_array
 
@@ -48,7 +49,12 @@ class ZarrDatasetConfig(DatasetConfig):
 
     The arrays are opened with :func:`dacapo_trainers.open_array`, so their voxel size and
     offset come from the ``voxel_size`` (or ``resolution``) and ``offset`` attributes, as
-    written by :func:`dacapo_trainers.write_array`, funlib.persistence or DaCapo.
+    written by :func:`dacapo_trainers.write_array`, funlib.persistence or DaCapo, or from
+    OME-NGFF multiscales metadata. Arrays are read lazily, per requested crop.
+
+    Raw intensities reach the model as stored (cast to float32 by the trainer), unless
+    ``intensity_range`` is given: then raw is mapped linearly from ``intensity_range`` to
+    ``normalized_range`` (values outside the range are not clipped).
     """
 
     container: str = attrs.field(
@@ -80,6 +86,32 @@ class ZarrDatasetConfig(DatasetConfig):
         },
     )
 
+    intensity_range: list[float] | None = attrs.field(
+        default=None,
+        metadata={
+            "help_text": "[min, max] of the raw intensities, mapped linearly to "
+            "normalized_range; null: raw as stored (cast to float32)."
+        },
+    )
+    normalized_range: list[float] = attrs.field(
+        default=attrs.Factory(lambda: [0.0, 1.0]),
+        metadata={"help_text": "[low, high] that intensity_range is mapped to."},
+    )
+
+    @intensity_range.validator
+    def _check_intensity_range(
+        self, attribute: attrs.Attribute[list[float] | None], value: list[float] | None
+    ) -> None:
+        if value is not None and (len(value) != 2 or not value[0] < value[1]):
+            raise ValueError(f"intensity_range must be [min, max] with min < max, got {value}")
+
+    @normalized_range.validator
+    def _check_normalized_range(
+        self, attribute: attrs.Attribute[list[float]], value: list[float]
+    ) -> None:
+        if len(value) != 2 or not value[0] < value[1]:
+            raise ValueError(f"normalized_range must be [low, high] with low < high, got {value}")
+
     @weight.validator
     def _check_weight(self, attribute: attrs.Attribute[float], value: float) -> None:
         if not value >= 0:
@@ -95,9 +127,21 @@ class ZarrDatasetConfig(DatasetConfig):
         if not container.exists():
             raise ValueError(
                 f"{type(self).__name__} {self.name!r}: zarr container {str(container)!r} "
-                "does not exist"
+                "does not exist; check the path (relative paths are relative to the working "
+                "directory)"
             )
         raw = self._open(container, self.raw)
+        if self.intensity_range is not None:
+            raw = LazyArray(
+                data=LazyData(
+                    raw.data,
+                    intensity_map(self.intensity_range, self.normalized_range),
+                    dtype="float32",
+                ),
+                voxel_size=raw.voxel_size,
+                offset=raw.offset,
+                axis_names=raw.axis_names,
+            )
         dataset = ZarrDataset(
             name=self.name,
             raw=raw,
@@ -118,8 +162,5 @@ class ZarrDatasetConfig(DatasetConfig):
     def _open(self, container: Path, dataset: str) -> Array:
         try:
             return open_array(container, dataset)
-        except (KeyError, OSError, ValueError) as error:
-            raise ValueError(
-                f"{type(self).__name__} {self.name!r}: cannot open array {dataset!r} in zarr "
-                f"container {str(container)!r}: {type(error).__name__}: {error}"
-            ) from error
+        except ValueError as error:
+            raise ValueError(f"{type(self).__name__} {self.name!r}: {error}") from error
