@@ -153,6 +153,35 @@ def dacapo_trainers_trainer_configs():
 """
 )
 
+UNDECLARED_PLUGIN = (
+    LOGGING_MODULE
+    + """
+import attrs
+
+from dacapo_trainers import TaggedConfig, TrainerConfig, hookimpl
+
+
+@attrs.define(kw_only=True)
+class CutmixTrainerConfig(TrainerConfig):
+    trainer_type = "x:y"
+
+
+@attrs.define(kw_only=True)
+class CutmixAugmentConfig(TaggedConfig):  # returned, but its entry point was forgotten
+    size: int = 4
+
+
+@hookimpl
+def dacapo_trainers_trainer_configs():
+    return [CutmixTrainerConfig]
+
+
+@hookimpl
+def dacapo_trainers_component_configs():
+    return [CutmixAugmentConfig]
+"""
+)
+
 HEAVY_PLUGIN = (
     LOGGING_MODULE
     + """
@@ -301,7 +330,7 @@ class TinyTrainer(Trainer):
 '''
 
 #: Packages with a plugin author's mistakes; installed in their own site (see conftest).
-AUTHOR_MISTAKES = ("dt-misnamed", "dt-heavy", "dt-badsig")
+AUTHOR_MISTAKES = ("dt-misnamed", "dt-undeclared", "dt-heavy", "dt-badsig")
 
 #: distribution -> (module, version, core requirement, entry-point names, plugin source)
 PACKAGES: dict[str, tuple[str, str, str, list[str], str]] = {
@@ -324,6 +353,13 @@ PACKAGES: dict[str, tuple[str, str, str, list[str], str]] = {
     "dt-dup": ("dt_dup", "2.0.0", "dacapo-trainers", ["GoodTrainerConfig"], DUPLICATE_PLUGIN),
     "dt-tensor": ("dt_tensor", "0.5.0", "dacapo-trainers", ["TinyTrainerConfig"], TENSOR_PLUGIN),
     "dt-misnamed": ("dt_misnamed", "0.1.0", "dacapo-trainers", ["MixupTrainer"], MISNAMED_PLUGIN),
+    "dt-undeclared": (
+        "dt_undeclared",
+        "0.1.0",
+        "dacapo-trainers",
+        ["CutmixTrainerConfig"],
+        UNDECLARED_PLUGIN,
+    ),
     "dt-heavy": ("dt_heavy", "0.1.0", "dacapo-trainers", ["HeavyTrainerConfig"], HEAVY_PLUGIN),
     "dt-badsig": (
         "dt_badsig",

@@ -239,6 +239,16 @@ def test_validate_suggests_the_entry_point_fix(mistakes_cli: CLI, tmp_path: Path
     assert "did you mean 'MixupTrainer'" not in result.stderr
 
 
+def test_validate_suggests_the_missing_entry_point(mistakes_cli: CLI, tmp_path: Path) -> None:
+    config = {**_trainer("CutmixTrainerConfig"), "__type__": "CutmixTrainerConfig"}
+    assert mistakes_cli("validate", str(write_json(tmp_path, config))).returncode == 0
+    augment = {"__type__": "CutmixAugmentConfig", "size": 2}
+    result = mistakes_cli("validate", str(write_json(tmp_path, augment, "augment.json")))
+    assert result.returncode == 2
+    assert "dt-undeclared 0.1.0 provides a class named 'CutmixAugmentConfig'" in result.stderr
+    assert 'add `CutmixAugmentConfig = "dt_undeclared.plugin"`' in result.stderr
+
+
 def test_check_reports_a_heavy_import_on_selection(mistakes_cli: CLI) -> None:
     result = mistakes_cli("plugins", "--check")
     warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]

@@ -10,6 +10,7 @@ import contextlib
 import difflib
 import functools
 import os
+import re
 from collections.abc import Iterable, Mapping
 from importlib import metadata
 from typing import Any
@@ -226,7 +227,7 @@ class Registry:
             raise self._mark_broken(record, error, "importing entry point") from error
         provided = self._call_provider_hooks(plugin, record)
         by_name = {cls.type_name(): cls for cls in provided}
-        self._provided[(record.type_name, record.distribution)] = frozenset(by_name)
+        self._provided[_key(record)] = frozenset(by_name)
         declared = [
             r
             for r in self._records.values()
@@ -349,13 +350,23 @@ class Registry:
         first_party = {name for names in FIRST_PARTY_TYPES.values() for name in names}
         message = f"unknown {kind} type {type_name!r}"
         close = difflib.get_close_matches(type_name, sorted({*installed, *first_party}), 1, 0.75)
-        misnamed = self._misnamed_entry_point(type_name)
-        if misnamed is not None:
+        undeclared = self._undeclared_provider(type_name)
+        if undeclared is not None:
+            if undeclared.type_name not in self._provided[_key(undeclared)]:
+                fix = (
+                    f"declares it as entry point {undeclared.type_name!r}: the type name is "
+                    f"the class name, so rename the entry point to {type_name!r}"
+                )
+            else:
+                fix = (
+                    "declares no entry point of that name: add "
+                    f'`{type_name} = "{undeclared.target}"`'
+                )
             message += (
-                f"; {misnamed.label} provides a class named {type_name!r} but declares it as "
-                f"entry point {misnamed.type_name!r}: the type name is the class name, so rename "
-                f"the entry point to {type_name!r} in [project.entry-points.dacapo_trainers] of "
-                f"{misnamed.distribution}'s pyproject.toml and reinstall it"
+                f"; {undeclared.label} provides a class named {type_name!r} but {fix} in "
+                f"[project.entry-points.dacapo_trainers] of {undeclared.distribution}'s "
+                "pyproject.toml and reinstall it (an editable install whose pyproject.toml "
+                "changed needs reinstalling too)"
             )
             return UnknownTypeError(message, type_name)
         if close:
@@ -367,22 +378,37 @@ class Registry:
         message += f"; installed: {', '.join(installed) if installed else 'none'}"
         return UnknownTypeError(message, type_name)
 
-    def _misnamed_entry_point(self, type_name: str) -> PluginRecord | None:
-        """The record of an entry point whose plugin provides ``type_name`` under another name.
+    def _undeclared_provider(self, type_name: str) -> PluginRecord | None:
+        """The record of an entry point whose plugin returns a class named ``type_name`` that
+        no entry point declares: a misnamed entry point, or one missing.
 
         Only plugins whose entry-point names are close to ``type_name`` are loaded (this runs
         on an error path).
         """
         names = sorted({key[0] for key in self._records})
-        for name in difflib.get_close_matches(type_name, names, n=3, cutoff=0.6):
+        by_stem = [n for n in names if difflib.get_close_matches(_stem(type_name), [_stem(n)])]
+        close = difflib.get_close_matches(type_name, names, n=6, cutoff=0.6)
+        for name in dict.fromkeys([*by_stem, *close]):  # same stem first ("Cutmix...")
             for record in [r for r in self._records.values() if r.type_name == name]:
-                key = (record.type_name, record.distribution)
                 if record.state is PluginState.OK and name not in self._types:
                     with contextlib.suppress(PluginError):
                         self._load(record)
-                if type_name in self._provided.get(key, ()):
-                    return self._records[key]
+                if type_name in self._provided.get(_key(record), ()):
+                    return self._records[_key(record)]
         return None
+
+
+#: Words type names end in; a plugin's types share what comes before them (their stem).
+_KIND_WORDS = re.compile(r"(Config|Trainer|Augment|Task|Array|Dataset|DataSplit|Start)+$")
+
+
+def _stem(type_name: str) -> str:
+    """``"CutmixAugmentConfig"`` -> ``"Cutmix"``: what a plugin's type names share."""
+    return _KIND_WORDS.sub("", type_name) or type_name
+
+
+def _key(record: PluginRecord) -> tuple[str, str | None]:
+    return (record.type_name, record.distribution)
 
 
 def _qualname(cls: type) -> str:
