@@ -76,14 +76,12 @@ def test_dacapo_run_trains_with_the_plugin(
     check_trained(tmp_path / "runs" / "dacapo_run")
 
 
-# The gunpowder plugin sizes gt crops without a channel axis (its batch layout probes the
-# predictor with a channel-free gt), so it gets a one-channel distance task here.
 @pytest.mark.parametrize(
     ("plugin", "trainer", "channels"),
     [
         ("dacapo_trainers", dummy_trainer, ["cells", "none"]),
         ("dacapo_trainers_simple_tensor", simple_tensor_trainer, ["cells", "none"]),
-        ("dacapo_trainers_gunpowder", gunpowder_trainer, ["cells"]),
+        ("dacapo_trainers_gunpowder", gunpowder_trainer, ["cells", "none"]),
     ],
 )
 def test_distance_task_on_binarized_gt_with_a_channel_axis(

@@ -23,10 +23,17 @@ def spatial_data(array: Any, what: str) -> np.ndarray:
 
 
 def mask_data(mask: Any | None, shape: tuple[int, ...]) -> np.ndarray:
-    """``mask`` as a boolean array (nonzero: inside), all True when ``mask`` is None."""
+    """``mask`` as a boolean spatial array (nonzero: inside), all True when ``mask`` is None.
+
+    A mask with channel axes (DaCapo gives a dataset without a mask ones of gt's whole shape,
+    channels included) is inside where every channel is nonzero.
+    """
     if mask is None:
         return np.ones(shape, dtype=bool)
-    data = spatial_data(mask, "mask")
+    data = np.asarray(mask.data[...]) != 0
+    dims = len(mask.voxel_size)
+    while data.ndim > dims:
+        data = data.all(axis=0)
     if data.shape != shape:
         raise ValueError(f"mask has shape {data.shape}, but gt has shape {shape}")
-    return data != 0
+    return data
