@@ -69,19 +69,28 @@ def round_trip_problem(config: Any, converter: ConfigConverter | None = None) ->
 
 
 def config_data(
-    cls: type[TaggedConfig], registry: Registry, *, max_depth: int = 3
+    cls: type[TaggedConfig],
+    registry: Registry,
+    *,
+    max_depth: int = 3,
+    known: dict[str, Any] | None = None,
 ) -> SearchStrategy[dict[str, Any]]:
     """A hypothesis strategy of plain data (with ``"__type__"``) for config class ``cls``.
 
-    Values follow the field annotations; fields with a default are sometimes left out (their
-    default is used). Polymorphic fields (``list[AugmentConfig]``) draw among the registered
-    subclasses of their type. Many drawn values are invalid for the class's validators:
-    structure them and discard the refused ones (``hypothesis.assume``).
+    Values follow the field annotations; fields with a default are sometimes left out, and
+    sometimes given their default (a valid value next to the random ones). ``known`` gives
+    valid plain values of fields (of ``cls``) whose validity depends on one another, such as a
+    network's input shape and downsampling factors: each is drawn half of the time.
+    Polymorphic fields (``list[AugmentConfig]``) draw among the registered subclasses of their
+    type. Many drawn values are invalid for the class's validators: structure them and
+    discard the refused ones (``hypothesis.reject``).
     """
-    return _tagged(cls, registry, max_depth)
+    return _tagged(cls, registry, max_depth, known or {})
 
 
-def _tagged(cls: type, registry: Registry, depth: int) -> SearchStrategy[dict[str, Any]]:
+def _tagged(
+    cls: type, registry: Registry, depth: int, known: dict[str, Any] | None = None
+) -> SearchStrategy[dict[str, Any]]:
     from hypothesis import strategies as st
 
     hints = typing.get_type_hints(cls)
@@ -91,6 +100,10 @@ def _tagged(cls: type, registry: Registry, depth: int) -> SearchStrategy[dict[st
         if not field.init:
             continue
         strategy = _value(hints.get(field.name, Any), registry, depth)
+        if known and field.name in known:
+            strategy = st.one_of(st.just(known[field.name]), strategy)
+        elif _is_plain_json(field.default):
+            strategy = st.one_of(st.just(field.default), strategy)
         if field.default is attrs.NOTHING:
             required[field.name] = strategy
         else:
@@ -142,6 +155,15 @@ def _value(annotation: Any, registry: Registry, depth: int) -> SearchStrategy[An
     if isinstance(annotation, type) and attrs.has(annotation):
         return _tagged(annotation, registry, depth - 1)
     return _json_scalars()
+
+
+def _is_plain_json(value: Any) -> bool:
+    """Whether a default can be offered as plain data as it is (not a factory or a config)."""
+    if isinstance(value, (bool, int, float, str)) or value is None:
+        return value is not None
+    if isinstance(value, (list, tuple)):
+        return all(_is_plain_json(item) for item in value)
+    return False
 
 
 def _lists(items: SearchStrategy[Any]) -> SearchStrategy[list[Any]]:
