@@ -1,23 +1,28 @@
 """The training driver: from a run config to checkpoints, stats, snapshots and a loss curve.
 
-Order of work (the Trainer contract's life cycle, plus resume)::
+Order of work (the Trainer contract's life cycle, plus resume); nothing is written to the
+output folder before step 3::
 
-    trainer = run.trainer_config.build_trainer()
-    trainer.launch(argv)        -> a launcher process stops here (e.g. torchrun workers)
-    seed everything; trainer.seed = run.seed
-    datasets; trainer.cannot_train_reason(datasets)  -> CannotTrainError with the reason
-    model = task.predictor.create_model(architecture); optimizer = trainer.create_optimizer
-    trainer.build_batch_provider(datasets, model, task, <output>/snapshots.zarr)
-    restore the latest checkpoint (model, optimizer, trainer state, iteration, RNG states)
-    with trainer: iterate, hooks, checkpoints every checkpoint_interval and at the end
+    1. read the run config; trainer = run.trainer_config.build_trainer()
+    2. open and check the inputs (_run_inputs): seed everything; datasets;
+       trainer.cannot_train_reason(datasets); device; architecture, task, model
+    3. claim the output folder (_output_folder): create and lock it, remove what killed
+       writers left, refuse a different run in it, write run_config.json
+    4. trainer.launch(argv)        -> a launcher stops here (its workers run steps 1-6)
+    5. optimizer; trainer.build_batch_provider(datasets, model, task, <output>/snapshots.zarr);
+       restore the newest intact checkpoint (model, optimizer, trainer state, RNG states)
+    6. with trainer: iterate, hooks, checkpoints every checkpoint_interval and at the end
+
+SIGINT and SIGTERM stop the run as :mod:`._signals` describes; any other failure during
+training becomes a :class:`TrainingFailedError` saying where, with every checkpoint kept.
 """
 
 from __future__ import annotations
 
-import json
+import errno
 import math
-import random
 from collections.abc import Iterable, Sequence
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -25,36 +30,56 @@ import attrs
 
 from ._checkpoints import (
     checkpoint_path,
+    iteration_of,
     latest_checkpoint,
-    load_checkpoint,
+    load_latest,
     random_states,
     restore_random_states,
     save_checkpoint,
 )
 from ._converter import ConfigConverter
-from ._errors import CannotTrainError, ConfigError, ConfigIssue, NonFiniteLossError
+from ._errors import (
+    CannotTrainError,
+    DacapoTrainersError,
+    NonFiniteLossError,
+    RunInterrupted,
+    TrainingFailedError,
+    raised_in,
+)
 from ._loading import read_config_file
 from ._observers import ProgressBar, StatsWriter
+from ._output_folder import CHECKPOINTS, OutputFolder
+from ._output_folder import RUN_CONFIG_COPY as RUN_CONFIG_COPY
 from ._registry import Registry, default_registry
 from ._run_config import RunConfig
+from ._run_inputs import RunInputs, build_trainer, describe, open_inputs
+from ._run_inputs import resolve_device as resolve_device
+from ._run_inputs import seed_everything as seed_everything
+from ._signals import StopRequests, stop_requests
 from ._trainer import Trainer
 from ._zarr_io import ZarrContainer
 
-RUN_CONFIG_COPY = "run_config.json"
-CHECKPOINTS = "checkpoints"
 SNAPSHOTS = "snapshots.zarr"
-# Keys a resumed run may change (train longer, checkpoint more often).
-_RESUMABLE_CHANGES = {"num_iterations", "checkpoint_interval", "device", "output"}
+# Errors that say the output folder's disk or permissions failed a write.
+_WRITE_ERRNOS = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EROFS}
+_ACCESS_ERRNOS = {errno.EACCES, errno.EPERM}
 
 
 @attrs.define(frozen=True)
 class TrainResult:
-    """What a finished :func:`train` call leaves behind."""
+    """What a finished :func:`train` call leaves behind.
+
+    ``iteration`` is the number of iterations completed, ``resumed_from`` the number completed
+    when the call started. Where the trainer launched worker processes (distributed training),
+    ``worker_status`` is their exit status (0: every worker finished) and the other fields
+    describe the checkpoints the workers left; it is None where this process trained.
+    """
 
     output: Path
     iteration: int
     resumed_from: int
     last_checkpoint: Path | None
+    worker_status: int | None = None
 
 
 def load_run_config(path: str | Path, registry: Registry | None = None) -> RunConfig:
@@ -68,107 +93,88 @@ def output_folder(run: RunConfig) -> Path:
     return Path(run.output) if run.output is not None else Path("runs") / run.name
 
 
-def resolve_device(name: str) -> Any:
-    """A ``torch.device`` for ``auto``/``cpu``/``mps``/``cuda``/``cuda:N``."""
-    import torch
-
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(
-            [ConfigIssue("$.device", f"{name!r} requested but CUDA is not available")]
-        )
-    return torch.device(name)
-
-
-def seed_everything(seed: int) -> None:
-    """Seed Python's, numpy's and torch's global generators."""
-    import numpy as np
-    import torch
-
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
 def train(
     run: RunConfig | str | Path,
     *,
     registry: Registry | None = None,
     observers: Iterable[object] = (),
     quiet: bool = False,
-) -> TrainResult | int:
+) -> TrainResult:
     """Train (or resume) a run; the Python twin of ``dacapo-trainers train RUN_FILE``.
 
-    Re-running the same run resumes from its last checkpoint. Returns a :class:`TrainResult`,
-    or the workers' exit status when the trainer launched worker processes (distributed).
+    Re-running the same run resumes from its newest intact checkpoint. While it runs, this
+    process holds the output folder's lock, and SIGINT/SIGTERM stop it cleanly (see
+    :doc:`/runs`).
 
     :param observers: extra lifecycle-hook implementations (loggers) for this run.
-    :raises ConfigError: bad run file, or an output folder holding a different run.
+    :raises ConfigError: bad run file or inputs (datasets, model), or an output folder
+        holding a different run.
     :raises CannotTrainError: the trainer refused the datasets.
+    :raises OutputFolderError: the output folder cannot be used (``OutputLockedError``:
+        another training holds it).
+    :raises CheckpointError: no checkpoint of the run is intact.
     :raises NonFiniteLossError: the loss became NaN/inf; the last good checkpoint is kept.
+    :raises TrainingFailedError: something else raised during training; checkpoints are kept.
+    :raises RunInterrupted: SIGINT or SIGTERM stopped the run.
     """
     registry = registry if registry is not None else default_registry()
+    source = None
     if not isinstance(run, RunConfig):
+        source = str(run)
         run = load_run_config(run, registry)
     converter = ConfigConverter(registry)
-    output = output_folder(run).resolve()
-    run = attrs.evolve(run, output=output)
-    trainer = run.trainer_config.build_trainer()
-
-    run_copy = output / RUN_CONFIG_COPY
-    _check_same_run(run, run_copy, converter)
-    if trainer.is_output_process:
-        output.mkdir(parents=True, exist_ok=True)
-        _write_json(run_copy, converter.unstructure(run))
-    status = trainer.launch(["train", str(run_copy)] + (["--quiet"] if quiet else []))
-    if status is not None:
-        return status
-    return _Run(run, trainer, registry, list(observers), quiet).execute()
-
-
-def _check_same_run(run: RunConfig, run_copy: Path, converter: ConfigConverter) -> None:
-    if not run_copy.exists():
-        return
-    previous = json.loads(run_copy.read_text())
+    run = attrs.evolve(run, output=output_folder(run).resolve())
+    folder = OutputFolder(Path(str(run.output)))
     current = converter.unstructure(run)
-    changed = sorted(
-        key
-        for key in set(previous) | set(current)
-        if key not in _RESUMABLE_CHANGES and previous.get(key) != current.get(key)
-    )
-    if changed:
-        raise ConfigError(
-            [
-                ConfigIssue(
-                    f"$.{changed[0]}",
-                    f"the output folder {run_copy.parent} holds a run with a different "
-                    f"{', '.join(changed)}; resuming it with this config would mix two runs. "
-                    "Use another output (or name), or delete that folder to start over",
+    folder.check_same_run(current)  # before the slow part; again once the folder is locked
+    with stop_requests(quiet) as stop:
+        trainer = build_trainer(run, registry, source)
+        inputs = open_inputs(run, trainer, registry, source)
+        # The process that writes (or launches the workers that write) owns the folder; a
+        # launched worker writes under its launcher's lock, other ranks write nothing.
+        owner = trainer.is_output_process and not folder.held_by_parent()
+        with folder.claim() if owner else nullcontext():
+            if owner:
+                folder.check_same_run(current)
+                folder.remove_temporaries()
+                folder.write_run_config(current)
+            before = latest_checkpoint(folder.checkpoints)
+            status = trainer.launch(["train", str(folder.run_copy)] + (["--quiet"] * quiet))
+            if status is not None:
+                last = latest_checkpoint(folder.checkpoints)
+                return TrainResult(
+                    folder.path,
+                    iteration_of(last) if last else 0,
+                    iteration_of(before) if before else 0,
+                    last,
+                    worker_status=status,
                 )
-            ]
-        )
+            return _Run(run, trainer, inputs, registry, list(observers), quiet, stop).execute()
 
 
-def _write_json(path: Path, data: Any) -> None:
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(json.dumps(data, indent=2) + "\n")
-    temporary.replace(path)
+def _is_multi_process(trainer: Trainer) -> bool:
+    """Whether the trainer coordinates several processes (it overrides ``barrier``)."""
+    return type(trainer).barrier is not Trainer.barrier
 
 
 class _Run:
-    """One execution of a run in this process."""
+    """One execution of a run in this process, from opened inputs to the last checkpoint."""
 
     def __init__(
         self,
         run: RunConfig,
         trainer: Trainer,
+        inputs: RunInputs,
         registry: Registry,
         observers: Sequence[object],
         quiet: bool,
+        stop: StopRequests,
     ) -> None:
         self.run = run
         self.trainer = trainer
+        self.inputs = inputs
+        self.registry = registry
+        self.stop = stop
         self.output = Path(str(run.output))
         self.checkpoints = self.output / CHECKPOINTS
         self.manager = registry.plugin_manager
@@ -177,38 +183,35 @@ class _Run:
         # Snapshots a trainer reports while producing an iteration, announced after its
         # iteration_end hook so that observers see the documented order.
         self._pending_snapshots: list[tuple[int, Any]] = []
+        # What the run is doing, for the message of an unexpected failure.
+        self._doing = "preparing to train"
         if trainer.is_output_process:
             self.observers = [StatsWriter(self.output), ProgressBar(quiet), *self.observers]
 
     def execute(self) -> TrainResult:
-        run, trainer = self.run, self.trainer
-        seed_everything(run.seed)
-        trainer.seed = run.seed
-        datasets = [config.build() for config in run.datasets]
-        reason = trainer.cannot_train_reason(datasets)
-        if reason is None and not trainer.can_train(datasets):
-            reason = "it gave no reason"
-        if reason is not None:
-            raise CannotTrainError(
-                f"{type(run.trainer_config).__name__} {run.trainer_config.name!r} cannot train "
-                f"on datasets {', '.join(repr(d.name) for d in run.datasets)}: {reason}"
-            )
-        device = resolve_device(run.device)
-        architecture = run.architecture_config.build()
-        task = run.task_config.build()
-        create_model = getattr(task.predictor, "create_model", None)
-        model = create_model(architecture) if create_model is not None else architecture
-        model = model.to(device)
-        optimizer = trainer.create_optimizer(model)
-        snapshots = ZarrContainer(self.output / SNAPSHOTS)
+        run, trainer, inputs = self.run, self.trainer, self.inputs
+        start = 0
         try:
-            trainer.build_batch_provider(datasets, model, task, snapshots)
-        except ValueError as refusal:  # the trainer refuses the data it now sees with the model
-            raise CannotTrainError(
-                f"{type(run.trainer_config).__name__} {run.trainer_config.name!r} cannot "
-                f"build its batch provider: {refusal}"
-            ) from refusal
-        start = self._resume(model, optimizer)
+            self._doing = f"moving the model to {inputs.device}"
+            model = inputs.model.to(inputs.device)
+            self._doing = "creating the optimizer"
+            optimizer = trainer.create_optimizer(model)
+            self._doing = "building the batch provider"
+            snapshots = ZarrContainer(self.output / SNAPSHOTS)
+            try:
+                trainer.build_batch_provider(inputs.datasets, model, inputs.task, snapshots)
+            except ValueError as refusal:  # the trainer refuses the data it now sees
+                raise CannotTrainError(
+                    f"{type(run.trainer_config).__name__} {run.trainer_config.name!r} cannot "
+                    f"build its batch provider: {refusal}"
+                ) from refusal
+            self._doing = "restoring the newest checkpoint"
+            start = self._resume(model, optimizer)
+        except BaseException as failure:
+            trainer.close()
+            if isinstance(failure, DacapoTrainersError) or not isinstance(failure, Exception):
+                raise
+            raise self._failed(failure, start) from failure
         last = latest_checkpoint(self.checkpoints)
         if start >= run.num_iterations:  # already complete: release what the build took
             trainer.close()
@@ -216,10 +219,11 @@ class _Run:
         trainer.add_snapshot_listener(self._snapshot_written)
         for observer in self.observers:
             self.manager.register(observer)
+        iteration = self.stop.iteration = start
         error: BaseException | None = None
-        iteration = start
         try:
             with trainer:
+                self._doing = "calling the train_start hooks"
                 self.hook.dacapo_trainers_train_start(
                     run=run,
                     trainer=trainer,
@@ -228,11 +232,14 @@ class _Run:
                     start_iteration=start,
                     output=self.output,
                 )
+                self.stop.graceful = not _is_multi_process(trainer)
+                self._doing = f"the step of iteration {iteration}"
                 remaining = run.num_iterations - start
-                for stats in trainer.iterate(remaining, model, optimizer, device):
+                for stats in trainer.iterate(remaining, model, optimizer, inputs.device):
                     if not math.isfinite(stats.loss):
                         raise self._non_finite(stats.iteration, stats.loss)
-                    iteration = stats.iteration + 1
+                    iteration = self.stop.iteration = stats.iteration + 1
+                    self._doing = f"calling the hooks of iteration {stats.iteration}"
                     self.hook.dacapo_trainers_train_iteration_end(
                         run=run, stats=stats, num_iterations=run.num_iterations
                     )
@@ -241,10 +248,25 @@ class _Run:
                         last = self._checkpoint(iteration, model, optimizer)
                     if iteration >= run.num_iterations:
                         break
+                    if self.stop.received is not None:
+                        last = self._stop_gracefully(iteration, last, model, optimizer)
+                    self._doing = f"the step of iteration {iteration}"
+        except RunInterrupted as stopped:
+            error = stopped
+            if stopped.checkpoint is not None:  # stopped gracefully: already complete
+                raise
+            raise self._interrupted(stopped.signal_number, iteration, None) from None
+        except DacapoTrainersError as caught:
+            error = caught
+            raise
+        except Exception as caught:
+            error = caught
+            raise self._failed(caught, iteration) from caught
         except BaseException as caught:
             error = caught
             raise
         finally:
+            self.stop.graceful = False
             try:
                 self.hook.dacapo_trainers_train_end(run=run, iteration=iteration, error=error)
             finally:
@@ -253,10 +275,11 @@ class _Run:
         return TrainResult(self.output, iteration, start, last)
 
     def _resume(self, model: Any, optimizer: Any) -> int:
-        path = latest_checkpoint(self.checkpoints)
-        if path is None:
+        restored = load_latest(self.checkpoints, set_aside=self.trainer.is_output_process)
+        if restored is None:
             return 0
-        state = load_checkpoint(path)
+        state = restored.state
+        self._doing = f"restoring checkpoint {restored.path}"
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         self.trainer.load_state_dict(state["trainer"])
@@ -265,6 +288,7 @@ class _Run:
         return self.trainer.iteration
 
     def _checkpoint(self, iteration: int, model: Any, optimizer: Any) -> Path:
+        self._doing = f"writing the checkpoint of iteration {iteration}"
         path = checkpoint_path(self.checkpoints, iteration)
         self.trainer.barrier()
         if self.trainer.is_output_process:
@@ -284,6 +308,41 @@ class _Run:
         self.trainer.barrier()
         return path
 
+    def _stop_gracefully(
+        self, iteration: int, last: Path | None, model: Any, optimizer: Any
+    ) -> Path:
+        """After a first SIGINT/SIGTERM: checkpoint the finished iteration, then stop."""
+        received = self.stop.received
+        assert received is not None
+        self.stop.graceful = False  # a second signal stops at once
+        if last is None or iteration_of(last) != iteration:
+            last = self._checkpoint(iteration, model, optimizer)
+        raise self._interrupted(received, iteration, last)
+
+    def _interrupted(
+        self, signal_number: int, iteration: int, written: Path | None
+    ) -> RunInterrupted:
+        import signal
+
+        name = signal.Signals(signal_number).name
+        if written is not None:
+            return RunInterrupted(
+                f"stopped by {name} after iteration {iteration}; checkpoint {written} written, "
+                "the same command resumes from it",
+                signal_number,
+                iteration,
+                written,
+            )
+        last = latest_checkpoint(self.checkpoints)
+        resume = f"resumes from {last}" if last else "starts over (no checkpoint yet)"
+        return RunInterrupted(
+            f"stopped by {name} during iteration {iteration} (the step was abandoned); the "
+            f"same command {resume}",
+            signal_number,
+            iteration,
+            last,
+        )
+
     def _snapshot_written(self, iteration: int, container: Any) -> None:
         self._pending_snapshots.append((iteration, container))
 
@@ -302,3 +361,38 @@ class _Run:
             "Lower the learning rate, check the data (raw values, labels) or the task's loss, "
             "then re-run to resume from that checkpoint (or delete it to start over)"
         )
+
+    def _failed(self, error: Exception, iteration: int) -> TrainingFailedError:
+        last = latest_checkpoint(self.checkpoints)
+        resume = f"resumes from {last.name}" if last else "starts over (no checkpoint yet)"
+        if self._is_write_failure(error):
+            assert isinstance(error, OSError)
+            target = f" ({error.filename})" if error.filename else ""
+            return TrainingFailedError(
+                f"the run stopped at iteration {iteration} while {self._doing}: cannot write "
+                f"to the output folder {self.output}: {error.strerror}{target}. Free disk "
+                "space (or raise the file-size limit or quota, or choose another output); "
+                f"every checkpoint written is intact and the same command {resume}",
+                iteration,
+            )
+        trainer = describe(self.run.trainer_config, self.registry)
+        return TrainingFailedError(
+            f"the run stopped at iteration {iteration} while {self._doing} ({trainer}): "
+            f"{type(error).__name__}: {_one_line(error)} (raised in {raised_in(error)}). "
+            f"Every checkpoint written is intact; fix the cause (--debug shows the traceback), "
+            f"then the same command {resume}",
+            iteration,
+        )
+
+    def _is_write_failure(self, error: BaseException) -> bool:
+        if not isinstance(error, OSError):
+            return False
+        if error.errno in _WRITE_ERRNOS:
+            return True
+        inside = error.filename is not None and str(error.filename).startswith(str(self.output))
+        return error.errno in _ACCESS_ERRNOS and inside
+
+
+def _one_line(error: BaseException) -> str:
+    text = " ".join(str(error).split())
+    return text[:600] if text else "(no message)"

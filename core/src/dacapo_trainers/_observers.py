@@ -6,9 +6,12 @@ They implement the hooks of :mod:`dacapo_trainers.hookspecs` like any third-part
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from pathlib import Path
 from typing import Any
 
+from ._atomic import temporary_path, write_text
 from ._stats import TrainingIterationStats
 from .hookspecs import hookimpl
 
@@ -20,8 +23,11 @@ class StatsWriter:
     """Appends one JSON object per iteration to ``stats.jsonl``; draws ``loss.png``.
 
     On (re)start it keeps only the lines of iterations before the start iteration, so after a
-    resume each iteration appears exactly once. ``loss.png`` is redrawn at every checkpoint and
-    at the end.
+    resume each iteration appears exactly once. Lines that cannot be read (not UTF-8, not a
+    stats record) are dropped then; where such a line is not just the torn last line of a
+    killed run, the file as it was is kept as ``stats.jsonl.damaged`` first. ``loss.png`` is
+    redrawn at every checkpoint and at the end. Every rewrite is atomic (unique temporary
+    file, ``os.replace``).
     """
 
     def __init__(self, output: Path) -> None:
@@ -31,10 +37,11 @@ class StatsWriter:
 
     @hookimpl
     def dacapo_trainers_train_start(self, start_iteration: int) -> None:
-        kept = [s for s in read_stats(self.path) if s.iteration < start_iteration]
-        temporary = self.path.with_suffix(".jsonl.tmp")
-        temporary.write_text("".join(_line(s) for s in kept))
-        temporary.replace(self.path)
+        stats, unreadable = _read_stats(self.path)
+        if unreadable:
+            shutil.copyfile(self.path, self.path.with_name(self.path.name + ".damaged"))
+        kept = [s for s in stats if s.iteration < start_iteration]
+        write_text(self.path, "".join(_line(s) for s in kept))
         self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - closed at train end
 
     @hookimpl
@@ -44,14 +51,24 @@ class StatsWriter:
 
     @hookimpl
     def dacapo_trainers_train_checkpoint_written(self) -> None:
-        plot_loss(read_stats(self.path), self.plot_path)
+        self._plot()
 
     @hookimpl(trylast=True)
     def dacapo_trainers_train_end(self) -> None:
         if self._file is not None:
             self._file.close()
             self._file = None
-        plot_loss(read_stats(self.path), self.plot_path)
+        self._plot()
+
+    def _plot(self) -> None:
+        # plot_loss writes through a temporary named after its target: give it a unique target.
+        unique = temporary_path(self.plot_path, ".png")
+        try:
+            plot_loss(read_stats(self.path), unique)
+            if unique.exists():
+                os.replace(unique, self.plot_path)
+        finally:
+            unique.unlink(missing_ok=True)
 
 
 def _line(stats: TrainingIterationStats) -> str:
@@ -60,13 +77,21 @@ def _line(stats: TrainingIterationStats) -> str:
 
 
 def read_stats(path: Path) -> list[TrainingIterationStats]:
-    """The stats in a ``stats.jsonl`` file; a torn last line (killed mid-write) is skipped."""
+    """The stats in a ``stats.jsonl`` file; unreadable lines (a torn last line of a killed
+    run, bytes that are not UTF-8) are skipped."""
+    return _read_stats(path)[0]
+
+
+def _read_stats(path: Path) -> tuple[list[TrainingIterationStats], bool]:
+    """The stats, and whether a line other than the last one could not be read."""
     if not path.exists():
-        return []
+        return [], False
     stats = []
-    for line in path.read_text(encoding="utf-8").splitlines():
+    lines = path.read_bytes().splitlines()
+    unreadable = False
+    for number, line in enumerate(lines):
         try:
-            record = json.loads(line)
+            record = json.loads(line.decode("utf-8"))
             stats.append(
                 TrainingIterationStats(
                     iteration=int(record["iteration"]),
@@ -75,8 +100,8 @@ def read_stats(path: Path) -> list[TrainingIterationStats]:
                 )
             )
         except (ValueError, KeyError, TypeError):
-            continue
-    return stats
+            unreadable = unreadable or (number < len(lines) - 1 and bool(line.strip()))
+    return stats, unreadable
 
 
 def plot_loss(stats: list[TrainingIterationStats], path: Path) -> None:
