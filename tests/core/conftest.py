@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 from plugin_packages import PACKAGES, pip_install_target, write_package
 
+from dacapo_trainers.reference import make_demo_data
+
 
 @pytest.fixture(scope="session")
 def plugin_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -36,6 +38,12 @@ def good_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     target = tmp_path_factory.mktemp("good-site")
     pip_install_target([write_package(sources, "dt-good")], target)
     return target
+
+
+@pytest.fixture(scope="session")
+def demo_zarr(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The synthetic demo volume (raw, gt, mask), 40 voxels per axis."""
+    return make_demo_data(tmp_path_factory.mktemp("data") / "demo.zarr", shape=(40, 40, 40))
 
 
 class CLI:

@@ -155,6 +155,14 @@ class TinyTrainerConfig(TrainerConfig):
 @hookimpl
 def dacapo_trainers_trainer_configs():
     return [TinyTrainerConfig]
+
+
+@hookimpl
+def dacapo_trainers_train_end(iteration, error):
+    """Records each end of a run where DT_HOOK_LOG names a file (signal tests read it)."""
+    if os.environ.get("DT_HOOK_LOG"):
+        with open(os.environ["DT_HOOK_LOG"], "a") as log:
+            log.write(f"train_end {iteration} {type(error).__name__ if error else None}\\n")
 '''
 )
 

@@ -12,61 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from conftest import CLI
+from run_helpers import final_weights, run_data, stats_of, write_run
 
 from dacapo_trainers import Registry, hookimpl, load_run_config, train
-from dacapo_trainers.reference import make_demo_data
-
-
-@pytest.fixture(scope="module")
-def demo_zarr(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_demo_data(tmp_path_factory.mktemp("data") / "demo.zarr", shape=(40, 40, 40))
-
-
-def run_data(demo_zarr: Path, output: Path, **trainer: Any) -> dict[str, Any]:
-    return {
-        "name": "tiny",
-        "trainer_config": {
-            "__type__": "TinyTrainerConfig",
-            "name": "tiny",
-            "batch_size": 2,
-            "learning_rate": 0.01,
-            **trainer,
-        },
-        "architecture_config": {
-            "__type__": "UNetConfig",
-            "name": "unet",
-            "input_shape": [20, 20, 20],
-            "num_fmaps": 2,
-            "downsample_factors": [[2, 2, 2]],
-        },
-        "task_config": {"__type__": "AffinitiesTaskConfig", "name": "affs"},
-        "datasets": [
-            {"__type__": "ZarrDatasetConfig", "name": "demo", "container": str(demo_zarr)}
-        ],
-        "num_iterations": 12,
-        "checkpoint_interval": 4,
-        "output": str(output),
-        "seed": 7,
-        "device": "cpu",
-    }
-
-
-def write_run(path: Path, data: dict[str, Any]) -> Path:
-    path.write_text(yaml.safe_dump(data))
-    return path
-
-
-def stats_of(output: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in (output / "stats.jsonl").read_text().splitlines()]
-
-
-def final_weights(output: Path) -> dict[str, Any]:
-    import torch
-
-    checkpoints = sorted((output / "checkpoints").glob("iteration_*.pt"))
-    return torch.load(checkpoints[-1], weights_only=True)["model"]
 
 
 def test_train_through_the_cli(tensor_cli: CLI, demo_zarr: Path, tmp_path: Path) -> None:
