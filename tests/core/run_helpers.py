@@ -75,10 +75,12 @@ def final_weights(output: Path) -> dict[str, Any]:
     return torch.load(checkpoints[-1], weights_only=True)["model"]
 
 
-def start_training(run_file: Path, env: dict[str, str], *extra: str) -> subprocess.Popen[str]:
-    """``python -m dacapo_trainers train RUN_FILE --quiet`` in the background."""
+def start_training(
+    run_file: Path, env: dict[str, str], quiet: bool = True
+) -> subprocess.Popen[str]:
+    """``python -m dacapo_trainers train RUN_FILE [--quiet]`` in the background."""
     return subprocess.Popen(
-        [sys.executable, "-m", "dacapo_trainers", "train", str(run_file), "--quiet", *extra],
+        [sys.executable, "-m", "dacapo_trainers", "train", str(run_file), *["--quiet"] * quiet],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -94,6 +96,17 @@ def wait_for_stats(output: Path, lines: int, process: subprocess.Popen[str]) -> 
             raise AssertionError(f"the run ended early ({process.returncode}): {finish(process)}")
         if time.monotonic() > deadline:
             raise AssertionError(f"no {lines} stats lines in {RUN_LIMIT_S} s")
+        time.sleep(0.02)
+
+
+def wait_for_line(path: Path, line: str, process: subprocess.Popen[str]) -> None:
+    """Wait until the file ``path`` holds the line ``line`` (the process must still run)."""
+    deadline = time.monotonic() + RUN_LIMIT_S
+    while not (path.exists() and line in path.read_text().splitlines()):
+        if process.poll() is not None:
+            raise AssertionError(f"the run ended early ({process.returncode}): {finish(process)}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no line {line!r} in {path} in {RUN_LIMIT_S} s")
         time.sleep(0.02)
 
 

@@ -223,6 +223,8 @@ class _Run:
         error: BaseException | None = None
         try:
             with trainer:
+                # From here a first signal is only recorded, and the run stops after a step.
+                self.stop.graceful = not _is_multi_process(trainer)
                 self._doing = "calling the train_start hooks"
                 self.hook.dacapo_trainers_train_start(
                     run=run,
@@ -232,7 +234,6 @@ class _Run:
                     start_iteration=start,
                     output=self.output,
                 )
-                self.stop.graceful = not _is_multi_process(trainer)
                 self._doing = f"the step of iteration {iteration}"
                 remaining = run.num_iterations - start
                 for stats in trainer.iterate(remaining, model, optimizer, inputs.device):
