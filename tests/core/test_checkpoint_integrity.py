@@ -9,7 +9,11 @@ of the report (truncated, empty, 200 flipped bytes).
 from __future__ import annotations
 
 import argparse
+import resource
 import shutil
+import signal
+import subprocess
+import sys
 import tempfile
 import warnings
 from pathlib import Path
@@ -194,3 +198,34 @@ def test_the_command_resumes_from_the_previous_checkpoint_when_the_latest_is_dam
     assert [s["iteration"] for s in stats_of(output)] == list(range(6))
     assert (output / "checkpoints" / "iteration_00000004.pt.damaged").read_bytes() == damaged
     assert torch.load(latest, weights_only=True)["iteration"] == 4  # rewritten by the resume
+
+
+def _file_size_limit(limit: int) -> None:
+    """In the child: files may not grow past ``limit`` bytes (writes fail with EFBIG)."""
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG instead of death by SIGXFSZ
+
+
+def test_a_full_disk_while_checkpointing_stops_cleanly_and_loses_nothing(
+    tensor_cli: CLI, demo_zarr: Path, tmp_path: Path
+) -> None:
+    output = tmp_path / "out"
+    run_file = write_run(tmp_path / "run.yaml", run_data(demo_zarr, output))
+    limited = subprocess.run(
+        [sys.executable, "-m", "dacapo_trainers", "train", str(run_file), "--quiet"],
+        env=tensor_cli.env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        preexec_fn=lambda: _file_size_limit(20_000),  # a checkpoint takes about 40 kB
+    )
+    assert limited.returncode == 1, limited.stderr
+    assert limited.stderr.startswith(
+        "error: the run stopped at iteration 4 while writing the checkpoint of iteration 4: "
+        f"cannot write to the output folder {output}: File too large. Free disk space"
+    ), limited.stderr
+    assert "Traceback" not in limited.stderr and len(limited.stderr.strip().splitlines()) == 1
+    assert [p.name for p in (output / "checkpoints").iterdir()] == []  # no partial file left
+    again = tensor_cli("train", str(run_file), "--quiet")
+    assert again.returncode == 0, again.stderr
+    assert [s["iteration"] for s in stats_of(output)] == list(range(12))

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import errno
 import math
+import warnings
 from collections.abc import Iterable, Sequence
 from contextlib import nullcontext
 from pathlib import Path
@@ -41,6 +42,7 @@ from ._converter import ConfigConverter
 from ._errors import (
     CannotTrainError,
     DacapoTrainersError,
+    DacapoTrainersWarning,
     NonFiniteLossError,
     RunInterrupted,
     TrainingFailedError,
@@ -150,6 +152,25 @@ def train(
                     worker_status=status,
                 )
             return _Run(run, trainer, inputs, registry, list(observers), quiet, stop).execute()
+
+
+def check_inputs(
+    run: RunConfig, *, registry: Registry | None = None, source: str | None = None
+) -> None:
+    """Do what :func:`train` does before it writes anything, and write nothing: build the
+    trainer, open and check the inputs, compare with the run in the output folder.
+
+    :raises ConfigError: as :func:`train` would (datasets, model, a different run).
+    :raises CannotTrainError: the trainer refused the datasets.
+    """
+    registry = registry if registry is not None else default_registry()
+    run = attrs.evolve(run, output=output_folder(run).resolve())
+    OutputFolder(Path(str(run.output))).check_same_run(ConfigConverter(registry).unstructure(run))
+    trainer = build_trainer(run, registry, source)
+    try:
+        open_inputs(run, trainer, registry, source)
+    finally:
+        trainer.close()
 
 
 def _is_multi_process(trainer: Trainer) -> bool:
@@ -269,11 +290,29 @@ class _Run:
         finally:
             self.stop.graceful = False
             try:
-                self.hook.dacapo_trainers_train_end(run=run, iteration=iteration, error=error)
+                self._end(iteration, error)
             finally:
                 for observer in self.observers:
                     self.manager.unregister(observer)
         return TrainResult(self.output, iteration, start, last)
+
+    def _end(self, iteration: int, error: BaseException | None) -> None:
+        """The train_end hooks. Where the run already failed, a failing hook does not hide
+        that failure (it is reported as a warning); after a good run it fails the run."""
+        self._doing = "calling the train_end hooks"
+        try:
+            self.hook.dacapo_trainers_train_end(run=self.run, iteration=iteration, error=error)
+        except Exception as hook_error:
+            if error is None:
+                if isinstance(hook_error, DacapoTrainersError):
+                    raise
+                raise self._failed(hook_error, iteration) from hook_error
+            warnings.warn(
+                f"a train_end hook failed too: {type(hook_error).__name__}: "
+                f"{_one_line(hook_error)} (raised in {raised_in(hook_error)})",
+                DacapoTrainersWarning,
+                stacklevel=2,
+            )
 
     def _resume(self, model: Any, optimizer: Any) -> int:
         restored = load_latest(self.checkpoints, set_aside=self.trainer.is_output_process)
@@ -365,23 +404,25 @@ class _Run:
 
     def _failed(self, error: Exception, iteration: int) -> TrainingFailedError:
         last = latest_checkpoint(self.checkpoints)
-        resume = f"resumes from {last.name}" if last else "starts over (no checkpoint yet)"
+        then = (
+            f"every checkpoint written is intact, and the same command resumes from {last.name}"
+            if last
+            else "then run the same command again (no checkpoint was written yet)"
+        )
         if self._is_write_failure(error):
             assert isinstance(error, OSError)
             target = f" ({error.filename})" if error.filename else ""
             return TrainingFailedError(
                 f"the run stopped at iteration {iteration} while {self._doing}: cannot write "
                 f"to the output folder {self.output}: {error.strerror}{target}. Free disk "
-                "space (or raise the file-size limit or quota, or choose another output); "
-                f"every checkpoint written is intact and the same command {resume}",
+                f"space (or raise the file-size limit or quota, or choose another output); {then}",
                 iteration,
             )
         trainer = describe(self.run.trainer_config, self.registry)
         return TrainingFailedError(
             f"the run stopped at iteration {iteration} while {self._doing} ({trainer}): "
             f"{type(error).__name__}: {_one_line(error)} (raised in {raised_in(error)}). "
-            f"Every checkpoint written is intact; fix the cause (--debug shows the traceback), "
-            f"then the same command {resume}",
+            f"Fix the cause (--debug shows the traceback); {then}",
             iteration,
         )
 

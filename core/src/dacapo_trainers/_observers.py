@@ -54,11 +54,17 @@ class StatsWriter:
         self._plot()
 
     @hookimpl(trylast=True)
-    def dacapo_trainers_train_end(self) -> None:
+    def dacapo_trainers_train_end(self, error: BaseException | None) -> None:
         if self._file is not None:
             self._file.close()
             self._file = None
-        self._plot()
+        try:
+            self._plot()
+        except OSError:
+            if error is None:
+                raise
+            # The run already failed (often for the same reason: a full disk); its error is
+            # the one to report, and loss.png is redrawn by the next run.
 
     def _plot(self) -> None:
         # plot_loss writes through a temporary named after its target: give it a unique target.

@@ -165,6 +165,12 @@ def _geometry_problem(array: Any) -> str | None:
         offset = [float(v) for v in array.offset]
     except (TypeError, ValueError, AttributeError) as error:
         return f"has no usable voxel_size/offset ({error})"
+    dimensions = len(getattr(array.data, "shape", voxel_size))
+    if not 0 < len(voxel_size) <= dimensions:
+        return (
+            f"has voxel size {list(array.voxel_size)} for data of {dimensions} dimensions; "
+            "give one voxel size per spatial axis (the voxel_size/resolution attribute)"
+        )
     if not all(0 < v < math.inf for v in voxel_size):
         return (
             f"has voxel size {list(array.voxel_size)}; every voxel size must be a finite number "
