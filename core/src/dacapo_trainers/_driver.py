@@ -128,7 +128,7 @@ def train(
     run = attrs.evolve(run, output=output_folder(run).resolve())
     folder = OutputFolder(Path(str(run.output)))
     current = converter.unstructure(run)
-    folder.check_same_run(current)  # before the slow part; again once the folder is locked
+    folder.check_same_run(current, source)  # before the slow part; again once it is locked
     with stop_requests(quiet) as stop:
         trainer = build_trainer(run, registry, source)
         inputs = open_inputs(run, trainer, registry, source)
@@ -137,7 +137,7 @@ def train(
         owner = trainer.is_output_process and not folder.held_by_parent()
         with folder.claim() if owner else nullcontext():
             if owner:
-                folder.check_same_run(current)
+                folder.check_same_run(current, source)
                 folder.remove_temporaries()
                 folder.write_run_config(current)
             before = latest_checkpoint(folder.checkpoints)
@@ -165,7 +165,8 @@ def check_inputs(
     """
     registry = registry if registry is not None else default_registry()
     run = attrs.evolve(run, output=output_folder(run).resolve())
-    OutputFolder(Path(str(run.output))).check_same_run(ConfigConverter(registry).unstructure(run))
+    current = ConfigConverter(registry).unstructure(run)
+    OutputFolder(Path(str(run.output))).check_same_run(current, source)
     trainer = build_trainer(run, registry, source)
     try:
         open_inputs(run, trainer, registry, source)

@@ -164,7 +164,7 @@ class OutputFolder:
 
     # -- the run config copy -----------------------------------------------------------------
 
-    def check_same_run(self, current: Mapping[str, Any]) -> None:
+    def check_same_run(self, current: Mapping[str, Any], source: str | None = None) -> None:
         """Refuse a config that differs from the folder's run in more than resumable keys.
 
         Only a folder holding a checkpoint holds a run to resume; a folder without one (a
@@ -200,7 +200,8 @@ class OutputFolder:
                         "runs. Use another output (or name), or delete that folder to start "
                         "over",
                     )
-                ]
+                ],
+                source,
             )
 
     def write_run_config(self, data: Any) -> None:
