@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 from run_helpers import run_data
 
 from dacapo_trainers._cli import main
+from dacapo_trainers._registry import default_registry
 
 
 @pytest.fixture(scope="module")
@@ -31,9 +32,11 @@ def tensor_on_path(tensor_site: Path) -> Iterator[None]:
     """The tiny real trainer plugin (dt-tensor) importable and discoverable in this process."""
     sys.path.insert(0, str(tensor_site))
     importlib.invalidate_caches()
+    default_registry.cache_clear()  # the process-wide registry is made once: make it again
     yield
     sys.path.remove(str(tensor_site))
     importlib.invalidate_caches()
+    default_registry.cache_clear()
 
 
 VALID: dict[str, object] = {

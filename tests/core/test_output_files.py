@@ -118,3 +118,20 @@ def test_every_accepted_name_is_one_new_folder_inside_the_runs_folder(name: str)
         folder.mkdir(parents=True)
         assert folder.resolve().parent == runs.resolve()
         assert list(runs.iterdir()) == [folder]
+
+
+def test_debug_adds_the_traceback_before_the_same_paragraph(
+    tensor_cli: CLI, demo_zarr: Path, tmp_path: Path
+) -> None:
+    data = run_data(demo_zarr, tmp_path / "out")
+    data["datasets"][0]["container"] = str(tmp_path / "missing.zarr")
+    run_file = str(write_run(tmp_path / "run.yaml", data))
+    plain = tensor_cli("train", run_file)
+    debug = tensor_cli("--debug", "train", run_file)
+    by_variable = tensor_cli("train", run_file, DACAPO_TRAINERS_DEBUG="1")
+    assert plain.returncode == debug.returncode == by_variable.returncode == 2
+    assert "Traceback" not in plain.stderr
+    for shown in (debug.stderr, by_variable.stderr):
+        assert shown.startswith("Traceback (most recent call last):")
+        assert "zarr container" in shown and "does not exist" in shown
+        assert shown.strip().splitlines()[-1] == plain.stderr.strip()

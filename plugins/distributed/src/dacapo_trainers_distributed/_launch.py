@@ -111,11 +111,17 @@ def failure_summary(failed: object) -> str:
     restarts = "; ".join(parts) if parts else str(failed)
     return (
         f"the distributed run failed: {restarts}. The workers' own messages are above; "
-        "a rank killed by the launcher (SIGTERM) was stopped because another one failed"
+        "a rank stopped by SIGTERM was stopped by the launcher because another one failed"
     )
 
 
+#: Exit statuses of a worker that a signal stopped cleanly (the driver exits 128 + signal).
+_STOPPED = {128 + signal.SIGTERM: signal.SIGTERM, 128 + signal.SIGINT: signal.SIGINT}
+
+
 def _ending(exitcode: int) -> str:
+    if exitcode in _STOPPED:
+        return f"stopped on {_STOPPED[exitcode].name} (exit status {exitcode})"
     if exitcode < 0:
         try:
             name = signal.Signals(-exitcode).name
@@ -126,13 +132,17 @@ def _ending(exitcode: int) -> str:
 
 
 def _exit_status(failed: object) -> int:
-    """The root cause's exit code (torchrun's first observed failure), else the first > 0."""
+    """The root cause's exit code (torchrun's first observed failure), else the first > 0.
+
+    A rank that a signal stopped (killed, or exiting 130/143 after its SIGTERM) is not a root
+    cause: the launcher stops the others that way when one fails.
+    """
     failures = getattr(failed, "failures", {})
     codes = [f.exitcode for _, f in sorted(failures.items())]
     first = getattr(failed, "get_first_failure", None)
     if first is not None and failures:
         codes.insert(0, first()[1].exitcode)
-    positive = [code for code in codes if code > 0]
+    positive = [code for code in codes if code > 0 and code not in _STOPPED]
     return positive[0] if positive else 1
 
 
