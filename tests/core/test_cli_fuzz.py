@@ -311,10 +311,29 @@ def _container_attack(data_zarr: Path, attack: str) -> dict[str, Any]:
     elif attack == "gt missing":
         dataset["gt"] = "labels"
     elif attack == "gt is a group":
-        (data_zarr / "labels").mkdir()
-        (data_zarr / "labels" / ".zgroup").write_text('{"zarr_format": 2}')
+        import zarr
+
+        zarr.open_group(str(data_zarr), mode="a").create_group("labels")
         dataset["gt"] = "labels"
     return dataset
+
+
+def _set_attributes(array: Path, **values: object) -> None:
+    """Write attributes as they are, NaN and all, in zarr 2's or zarr 3's metadata file."""
+    if (array / "zarr.json").exists():  # zarr 3: attributes inside the array's metadata
+        metadata = json.loads((array / "zarr.json").read_text())
+        metadata.setdefault("attributes", {}).update(values)
+        (array / "zarr.json").write_text(json.dumps(metadata))
+        return
+    attributes = json.loads((array / ".zattrs").read_text())
+    attributes.update(values)
+    (array / ".zattrs").write_text(json.dumps(attributes))
+
+
+def _first_chunk(array: Path) -> Path:
+    """The file of the array's first chunk (``0.0.0`` in zarr 2, ``c/0/0/0`` in zarr 3)."""
+    metadata = {".zarray", ".zattrs", "zarr.json"}
+    return min(p for p in array.rglob("*") if p.is_file() and p.name not in metadata)
 
 
 def _with_dataset(demo_zarr: Path, folder: Path, dataset: dict[str, Any]) -> dict[str, Any]:
@@ -410,10 +429,9 @@ def test_garbage_geometry_attributes_fail_cleanly(
         folder = Path(temporary)
         data_zarr = folder / "data.zarr"
         shutil.copytree(demo_zarr, data_zarr)
-        attributes_path = data_zarr / array / ".zattrs"
-        attributes = json.loads(attributes_path.read_text())
-        attributes.update(voxel_size=voxel_size, resolution=voxel_size, offset=offset)
-        attributes_path.write_text(json.dumps(attributes))
+        _set_attributes(
+            data_zarr / array, voxel_size=voxel_size, resolution=voxel_size, offset=offset
+        )
         run = _with_dataset(demo_zarr, folder, {"container": str(data_zarr)})
         status, err = _run_file(yaml.safe_dump(run), ".yaml", list(command))
         wrote = (folder / "out").exists()
@@ -441,7 +459,7 @@ def test_corrupt_chunks_stop_the_run_cleanly(
         folder = Path(temporary)
         data_zarr = folder / "data.zarr"
         shutil.copytree(demo_zarr, data_zarr)
-        chunk_path = data_zarr / "raw" / "0.0.0"
+        chunk_path = _first_chunk(data_zarr / "raw")
         original = chunk_path.read_bytes()
         chunk_path.write_bytes(chunk if isinstance(chunk, bytes) else original[:chunk])
         run = _with_dataset(demo_zarr, folder, {"container": str(data_zarr)})
@@ -449,7 +467,7 @@ def test_corrupt_chunks_stop_the_run_cleanly(
     assert "Traceback" not in err
     # numcodecs' blosc reads some damaged chunks without noticing (it trusts the header's
     # sizes): those runs train on what it returns. Every damage it notices stops the run.
-    if isinstance(chunk, bytes) and len(chunk) < 16:
+    if isinstance(chunk, bytes) and len(chunk) < 16:  # shorter than any codec's header
         assert status == 1, err
     if status:
         assert status == 1, err
