@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import datetime
 import errno
-import fcntl
 import json
 import os
 import socket
@@ -101,6 +100,11 @@ class OutputFolder:
             raise self._unusable("it exists and is not a folder")
 
     def _lock(self) -> int | None:
+        try:
+            import fcntl
+        except ImportError:  # not a POSIX system
+            self._unprotected("this system has no flock")
+            return None
         while True:
             try:
                 descriptor = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
@@ -117,13 +121,7 @@ class OutputFolder:
                 os.close(descriptor)
                 if error.errno not in _NOT_SUPPORTED:
                     raise self._unusable(f"it cannot be locked ({_reason(error)})") from None
-                warnings.warn(
-                    f"the file system of {self.path} does not support file locks "
-                    f"({_reason(error)}): nothing stops a second training from writing to "
-                    "this folder at the same time",
-                    DacapoTrainersWarning,
-                    stacklevel=3,
-                )
+                self._unprotected(f"its file system refuses file locks: {_reason(error)}")
                 return None
             if _same_file(descriptor, self.lock_path):
                 break
@@ -137,6 +135,14 @@ class OutputFolder:
         os.ftruncate(descriptor, 0)
         os.pwrite(descriptor, (json.dumps(record) + "\n").encode(), 0)
         return descriptor
+
+    def _unprotected(self, reason: str) -> None:
+        warnings.warn(
+            f"the output folder {self.path} cannot be locked ({reason}): nothing stops a "
+            "second training from writing to it at the same time",
+            DacapoTrainersWarning,
+            stacklevel=4,
+        )
 
     def _locked_message(self, holder: Mapping[str, Any]) -> str:
         pid, host = holder.get("pid"), holder.get("host")
