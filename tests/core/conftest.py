@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 from plugin_packages import AUTHOR_MISTAKES, PACKAGES, pip_install_target, write_package
 
+from dacapo_trainers.reference import make_demo_data
+
 
 def _site(factory: pytest.TempPathFactory, label: str, names: list[str]) -> Path:
     """A folder where the throwaway plugins ``names`` are pip-installed (PYTHONPATH-style)."""
@@ -41,6 +43,12 @@ def tensor_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def good_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Only the good throwaway plugin."""
     return _site(tmp_path_factory, "good", ["dt-good"])
+
+
+@pytest.fixture(scope="session")
+def demo_zarr(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The synthetic demo volume (raw, gt, mask), 40 voxels per axis."""
+    return make_demo_data(tmp_path_factory.mktemp("data") / "demo.zarr", shape=(40, 40, 40))
 
 
 class CLI:

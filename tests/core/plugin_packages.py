@@ -235,6 +235,23 @@ class TinyTrainerConfig(TrainerConfig):
 @hookimpl
 def dacapo_trainers_trainer_configs():
     return [TinyTrainerConfig]
+
+
+def _log_hook(line):
+    """Records a hook call where DT_HOOK_LOG names a file (the signal tests read it)."""
+    if os.environ.get("DT_HOOK_LOG"):
+        with open(os.environ["DT_HOOK_LOG"], "a") as log:
+            log.write(line + "\\n")
+
+
+@hookimpl
+def dacapo_trainers_train_start(start_iteration):
+    _log_hook(f"train_start {start_iteration}")
+
+
+@hookimpl
+def dacapo_trainers_train_end(iteration, error):
+    _log_hook(f"train_end {iteration} {type(error).__name__ if error else None}")
 '''
 )
 

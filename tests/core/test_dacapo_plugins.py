@@ -23,7 +23,7 @@ from dacapo_written import (
     write_file_store_yaml,
 )
 
-from dacapo_trainers._observers import read_stats, read_validation_losses
+from dacapo_trainers._observers import read_stats, read_validation
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +45,7 @@ def check_trained(output: Path) -> None:
     stats = read_stats(output / "stats.jsonl")
     assert [s.iteration for s in stats] == [0, 1, 2, 3]
     assert all(np.isfinite(s.loss) for s in stats)
-    assert [i for i, _ in read_validation_losses(output / "stats.jsonl")] == [1, 3]
+    assert [i for i, _ in read_validation(output / "stats.jsonl")] == [1, 3]
     copy = json.loads((output / "run_config.json").read_text())
     assert copy["datasplit_config"]["__type__"] == "TrainValidateDataSplitConfig"
 

@@ -27,7 +27,7 @@ from dacapo_trainers import (
     load_run_config,
     train,
 )
-from dacapo_trainers._observers import read_stats, read_validation_losses
+from dacapo_trainers._observers import read_stats, read_validation
 from dacapo_trainers._start_weights import load_start_weights
 from dacapo_trainers._validation import Validation, read_window, tile_starts
 from dacapo_trainers.reference import AffinitiesTaskConfig, CNNectomeUNetConfig
@@ -64,7 +64,7 @@ def test_dacapo_yaml_trains_through_the_cli_and_validates(container: Path, tmp_p
     assert (output / "checkpoints" / "iteration_00000004.pt").is_file()
     assert [line["iteration"] for line in lines] == [0, 1, 1, 2, 3, 3]
     assert [("validation_loss" in line) for line in lines] == [0, 0, 1, 0, 0, 1]
-    validation = read_validation_losses(output / "stats.jsonl")
+    validation = read_validation(output / "stats.jsonl")
     assert [i for i, _ in validation] == [1, 3]
     assert all(np.isfinite(loss) and loss > 0 for _, loss in validation)
     assert [s.iteration for s in read_stats(output / "stats.jsonl")] == [0, 1, 2, 3]
@@ -91,7 +91,7 @@ def test_resume_is_exact_with_validation(container: Path, tmp_path: Path) -> Non
         return [{k: v for k, v in line.items() if k != "time"} for line in stats_lines(output)]
 
     assert without_time(tmp_path / "parts") == without_time(tmp_path / "whole")
-    assert len(read_validation_losses(tmp_path / "whole" / "stats.jsonl")) == 4
+    assert len(read_validation(tmp_path / "whole" / "stats.jsonl")) == 4
 
 
 def test_repetition_changes_the_run(container: Path, tmp_path: Path) -> None:
@@ -123,7 +123,7 @@ def test_start_config_loads_weights_at_a_fresh_start_only(container: Path, tmp_p
     resumed = cli("train", str(run_file), "--quiet", cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr
     assert "start_config is not applied: the run resumes from its own checkpoint" in resumed.stderr
-    losses = read_validation_losses(tmp_path / "runs" / "finetune" / "stats.jsonl")
+    losses = read_validation(tmp_path / "runs" / "finetune" / "stats.jsonl")
     assert [i for i, _ in losses] == [1]
 
 

@@ -18,6 +18,10 @@ from ._trainer import Trainer  # no torch at run time; needed to resolve annotat
 if TYPE_CHECKING:
     from ._protocols import Array, Dataset, Model, Task
 
+#: The largest ``learning_rate`` a trainer config accepts: far above any useful rate, low enough
+#: that a typo (``1e3`` for ``1e-3``) or an overflow is refused before training.
+MAX_LEARNING_RATE = 10.0
+
 
 @attrs.define(kw_only=True)
 class TaggedConfig:
@@ -63,8 +67,11 @@ class TrainerConfig(TaggedConfig):
 
     @learning_rate.validator
     def _check_learning_rate(self, attribute: attrs.Attribute[float], value: float) -> None:
-        if not value > 0:
-            raise ValueError(f"learning_rate must be positive, got {value}")
+        if not 0 < value <= MAX_LEARNING_RATE:  # also refuses NaN and inf
+            raise ValueError(
+                f"learning_rate must be a number above 0 and at most {MAX_LEARNING_RATE:g} "
+                f"(typical values are 1e-5 to 1e-2), got {value}"
+            )
 
     @classmethod
     def resolve_trainer_type(cls) -> type[Trainer]:

@@ -91,7 +91,10 @@ def _strict_float(value: Any, _: type) -> float:
         return float(value)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise _Problem(f"expected float, got {_describe(value)}")
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:  # an int beyond the float range
+        raise _Problem("expected float, got an integer too large for a float") from None
 
 
 def _strict_str(value: Any, _: type) -> str:

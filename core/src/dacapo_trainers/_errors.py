@@ -14,13 +14,24 @@ Class tree::
     +-- TrainingError                   a run cannot start or cannot go on
         +-- CannotTrainError            the trainer refused the datasets (with its reason)
         +-- NonFiniteLossError          the loss became NaN or infinite
+        +-- OutputFolderError           the output folder cannot be used
+        |   +-- OutputLockedError       another training holds it (pid and host known)
+        +-- CheckpointError             no intact checkpoint to resume from
+        +-- TrainingFailedError         something raised during training (cause chained)
 
-Errors keep what they are about (``issues``, ``record``) and chain their cause.
+    RunInterrupted (BaseException)      SIGINT or SIGTERM stopped the run
+    DacapoTrainersWarning (UserWarning) something was repaired or skipped (a damaged checkpoint)
+
+Errors keep what they are about (``issues``, ``record``, ``holder``) and chain their cause.
+``RunInterrupted`` derives from :class:`BaseException`, like :class:`KeyboardInterrupt`, so
+that no ``except Exception`` in a trainer or a data pipeline swallows a stop request.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import traceback
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import attrs
@@ -112,3 +123,76 @@ class CannotTrainError(TrainingError):
 
 class NonFiniteLossError(TrainingError):
     """The loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+class OutputFolderError(TrainingError):
+    """The run's output folder cannot be used: not a folder, not writable, or damaged."""
+
+
+class OutputLockedError(OutputFolderError):
+    """Another training holds the output folder. ``holder`` is what its lock file records.
+
+    ``holder`` holds ``pid``, ``host`` and ``started`` (an ISO time) where the lock file could
+    be read, and is empty otherwise.
+    """
+
+    def __init__(self, message: str, holder: Mapping[str, object]) -> None:
+        self.holder = dict(holder)
+        super().__init__(message)
+
+
+class CheckpointError(TrainingError):
+    """No checkpoint of the run can be used to resume (each one is damaged or refused)."""
+
+
+class TrainingFailedError(TrainingError):
+    """Something raised while the run trained; ``iteration`` is where, the cause is chained.
+
+    Every checkpoint written before is kept; the message says which one a re-run resumes from.
+    """
+
+    def __init__(self, message: str, iteration: int) -> None:
+        self.iteration = iteration
+        super().__init__(message)
+
+
+class RunInterrupted(BaseException):
+    """SIGINT or SIGTERM stopped the run.
+
+    ``iteration`` is the number of iterations completed when it stopped (None before training
+    started) and ``checkpoint`` the checkpoint a re-run resumes from (None: starts over).
+    :attr:`exit_status` is what a shell reports for the signal (130 for SIGINT, 143 for
+    SIGTERM).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        signal_number: int,
+        iteration: int | None = None,
+        checkpoint: Path | None = None,
+    ) -> None:
+        self.signal_number = signal_number
+        self.iteration = iteration
+        self.checkpoint = checkpoint
+        super().__init__(message)
+
+    @property
+    def exit_status(self) -> int:
+        """``128 + signal number``, as a shell reports a process the signal ended."""
+        return 128 + self.signal_number
+
+
+class DacapoTrainersWarning(UserWarning):
+    """Something was repaired or skipped so that a run could go on (e.g. a damaged checkpoint
+    set aside); the message says what and where."""
+
+
+def raised_in(error: BaseException) -> str:
+    """``"folder/module.py:123 in function"``: the innermost frame of ``error``'s traceback."""
+    frames = traceback.extract_tb(error.__traceback__)
+    if not frames:
+        return "an unknown place"
+    frame = frames[-1]
+    where = Path(frame.filename)
+    return f"{where.parent.name}/{where.name}:{frame.lineno} in {frame.name}"

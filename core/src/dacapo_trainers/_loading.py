@@ -1,4 +1,10 @@
-"""Reading config files: YAML (safe loader only), JSON and TOML, chosen by file suffix."""
+"""Reading config files: YAML (safe loader only), JSON and TOML, chosen by file suffix.
+
+Whatever a file holds, reading it ends in plain data or a :class:`ConfigError`: nesting is
+limited to :data:`MAX_DEPTH` levels (deeper files would exhaust Python's stack), YAML aliases
+may not expand to more than :data:`MAX_VALUES` values (a few kilobytes of aliases can stand
+for gigabytes once a config is built from them), and every mapping key must be a string.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +22,10 @@ from ._registry import Registry
 T = TypeVar("T")
 
 SUFFIXES = {".yaml": "YAML", ".yml": "YAML", ".json": "JSON", ".toml": "TOML"}
+#: The deepest nesting of lists and mappings a config file may have (real ones need about 10).
+MAX_DEPTH = 100
+#: The most values (scalars, lists, mappings) a config may expand to, aliases expanded.
+MAX_VALUES = 1_000_000
 
 
 def read_config_file(path: str | Path) -> Any:
@@ -43,12 +53,26 @@ def read_config_file(path: str | Path) -> Any:
     except (OSError, UnicodeDecodeError) as error:
         raise ConfigError([ConfigIssue("$", f"cannot read file: {error}")], str(path)) from None
     try:
-        return _parse(text, SUFFIXES[suffix])
+        data = _parse(text, SUFFIXES[suffix])
+        check_plain_data(data)
     except ConfigError as error:
         raise ConfigError(error.issues, source=str(path)) from None
+    return data
 
 
 def _parse(text: str, kind: str) -> Any:
+    try:
+        return _parse_unlimited(text, kind)
+    except RecursionError:
+        deep = f"nesting too deep (a config needs {MAX_DEPTH} levels at most)"
+        raise _syntax(kind, deep) from None
+    except ValueError as error:
+        if "digits" in str(error):  # Python's int() refuses more than 4300 digits
+            raise _syntax(kind, "a number has more than 4300 digits") from None
+        raise _syntax(kind, _first_line(error)) from None
+
+
+def _parse_unlimited(text: str, kind: str) -> Any:
     if kind == "JSON":
         try:
             return json.loads(text)
@@ -58,24 +82,27 @@ def _parse(text: str, kind: str) -> Any:
         try:
             return tomllib.loads(text)
         except tomllib.TOMLDecodeError as error:
-            raise _syntax(kind, str(error), None, None) from None
+            raise _syntax(kind, str(error)) from None
     import yaml
 
     try:
-        return yaml.load(text, Loader=_yaml_loader())
+        return yaml.load(text, Loader=_yaml_loader())  # a SafeLoader subclass
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark
         line = mark.line + 1 if mark is not None else None
         column = mark.column + 1 if mark is not None else None
         raise _syntax(kind, str(error.problem), line, column) from None
     except yaml.YAMLError as error:
-        raise _syntax(kind, str(error).splitlines()[0], None, None) from None
+        raise _syntax(kind, str(error).splitlines()[0]) from None
 
 
 @functools.cache
 def _yaml_loader() -> Any:
-    """PyYAML's SafeLoader plus one tag: DaCapo's ``!!python/tuple``, read as a list.
+    """PyYAML's SafeLoader, refusing documents nested deeper than :data:`MAX_DEPTH`, plus one
+    tag: DaCapo's ``!!python/tuple``, read as a list.
 
+    The composer builds nodes recursively, so a deep document would end in a RecursionError
+    (after using the whole stack); this loader stops at the limit with the line of the node.
     DaCapo's file config store writes its configs with ``yaml.dump``, which tags every tuple
     (coordinates, shapes, ROIs) ``!!python/tuple``. That tag builds nothing but a sequence, so
     it is safe to accept; every other ``!!python/...`` tag is still refused by the safe loader
@@ -83,18 +110,100 @@ def _yaml_loader() -> Any:
     """
     import yaml
 
-    class DacapoSafeLoader(yaml.SafeLoader):
-        """SafeLoader that reads ``!!python/tuple`` as a plain sequence."""
+    class LimitedSafeLoader(yaml.SafeLoader):
+        """SafeLoader with a nesting limit (see :func:`_yaml_loader`)."""
+
+        def __init__(self, stream: Any) -> None:
+            super().__init__(stream)
+            self.depth = 0
+
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            if self.depth >= MAX_DEPTH:
+                raise yaml.composer.ComposerError(
+                    None,
+                    None,
+                    f"nesting deeper than {MAX_DEPTH} levels (a config needs far fewer)",
+                    self.peek_event().start_mark,  # type: ignore[no-untyped-call]
+                )
+            self.depth += 1
+            try:
+                return super().compose_node(parent, index)
+            finally:
+                self.depth -= 1
 
     def construct_tuple(loader: yaml.SafeLoader, node: yaml.Node) -> list[Any]:
         assert isinstance(node, yaml.SequenceNode)
         return loader.construct_sequence(node, deep=True)
 
-    DacapoSafeLoader.add_constructor("tag:yaml.org,2002:python/tuple", construct_tuple)
-    return DacapoSafeLoader
+    LimitedSafeLoader.add_constructor("tag:yaml.org,2002:python/tuple", construct_tuple)
+    return LimitedSafeLoader
 
 
-def _syntax(kind: str, message: str, line: int | None, column: int | None) -> ConfigError:
+def check_plain_data(data: Any) -> None:
+    """Refuse data nested deeper than :data:`MAX_DEPTH`, expanding (through shared or cyclic
+    YAML aliases) to more than :data:`MAX_VALUES` values, or with mapping keys that are not
+    strings. Shared values are measured once, so this takes time linear in the file.
+
+    :raises ConfigError: naming the path of the problem.
+    """
+    sizes: dict[int, tuple[int, int]] = {}  # id of a list/mapping -> (values, height)
+    inside: set[int] = set()  # ids of the lists/mappings that hold the one measured
+
+    def measure(value: Any, path: str, depth: int) -> tuple[int, int]:
+        if not isinstance(value, (dict, list, tuple)):
+            return 1, 0
+        if id(value) in inside:
+            raise _issue(path, "it contains itself (a YAML alias to an enclosing value)")
+        if depth >= MAX_DEPTH:
+            raise _issue(path, f"nesting deeper than {MAX_DEPTH} levels")
+        known = sizes.get(id(value))
+        if known is not None:
+            if depth + known[1] > MAX_DEPTH:
+                raise _issue(path, f"nesting deeper than {MAX_DEPTH} levels")
+            return known
+        if isinstance(value, dict):
+            items = []
+            for key, item in value.items():
+                if not isinstance(key, str):
+                    raise _issue(
+                        path,
+                        f"the key {key!r} ({type(key).__name__}) is not a string; keys of a "
+                        "config are field names (quote it in YAML)",
+                    )
+                items.append((f"{path}.{key}", item))
+        else:
+            items = [(f"{path}[{index}]", item) for index, item in enumerate(value)]
+        total, height = 1, 0
+        inside.add(id(value))
+        for item_path, item in items:
+            values, item_height = measure(item, item_path, depth + 1)
+            total += values
+            height = max(height, item_height + 1)
+            if total > MAX_VALUES:
+                raise _issue(
+                    path,
+                    f"it expands to more than {MAX_VALUES:,} values (YAML aliases repeat what "
+                    "they refer to); write the config without nested aliases",
+                )
+        inside.discard(id(value))
+        sizes[id(value)] = (total, height)
+        return total, height
+
+    measure(data, "$", 0)
+
+
+def _issue(path: str, message: str) -> ConfigError:
+    return ConfigError([ConfigIssue(path, message)])
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0][:200] if text else type(error).__name__
+
+
+def _syntax(
+    kind: str, message: str, line: int | None = None, column: int | None = None
+) -> ConfigError:
     where = f" at line {line}, column {column}" if line is not None else ""
     return ConfigError([ConfigIssue("$", f"{kind} syntax error{where}: {message}")])
 

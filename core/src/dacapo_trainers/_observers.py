@@ -8,10 +8,13 @@ previews, and the TensorBoard logger when the run asks for it).
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ._atomic import temporary_path, write_text
 from ._previews import SnapshotPreviews
 from ._stats import TrainingIterationStats
 from ._tensorboard import TensorBoardLogger, require_tensorboard
@@ -46,9 +49,12 @@ class StatsWriter:
 
     Training lines are ``{"iteration", "loss", "time"}``; each validation adds a line
     ``{"iteration", "validation_loss"}`` (:func:`read_stats` skips those,
-    :func:`read_validation_losses` reads them). On (re)start it keeps only the lines of
-    iterations before the start iteration, so after a resume each line appears exactly once.
-    ``loss.png`` is redrawn at every checkpoint and at the end.
+    :func:`read_validation` reads them). On (re)start it keeps only the lines of iterations
+    before the start iteration, so after a resume each line appears exactly once. Lines that
+    cannot be read (not UTF-8, not a stats record) are dropped then; where such a line is not
+    just the torn last line of a killed run, the file as it was is kept as
+    ``stats.jsonl.damaged`` first. ``loss.png`` is redrawn at every checkpoint and at the end.
+    Every rewrite is atomic (unique temporary file, ``os.replace``).
     """
 
     def __init__(self, output: Path) -> None:
@@ -58,10 +64,11 @@ class StatsWriter:
 
     @hookimpl
     def dacapo_trainers_train_start(self, start_iteration: int) -> None:
-        kept = [line for line in _records(self.path) if line[0]["iteration"] < start_iteration]
-        temporary = self.path.with_suffix(".jsonl.tmp")
-        temporary.write_text("".join(text + "\n" for _, text in kept))
-        temporary.replace(self.path)
+        records, unreadable = _records(self.path)
+        if unreadable:
+            shutil.copyfile(self.path, self.path.with_name(self.path.name + ".damaged"))
+        kept = [text for record, text in records if record["iteration"] < start_iteration]
+        write_text(self.path, "".join(text + "\n" for text in kept))
         self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - closed at train end
 
     @hookimpl
@@ -80,14 +87,27 @@ class StatsWriter:
         self._plot()
 
     @hookimpl(trylast=True)
-    def dacapo_trainers_train_end(self) -> None:
+    def dacapo_trainers_train_end(self, error: BaseException | None) -> None:
         if self._file is not None:
             self._file.close()
             self._file = None
-        self._plot()
+        try:
+            self._plot()
+        except OSError:
+            if error is None:
+                raise
+            # The run already failed (often for the same reason: a full disk); its error is
+            # the one to report, and loss.png is redrawn by the next run.
 
     def _plot(self) -> None:
-        plot_loss(read_stats(self.path), self.plot_path, read_validation(self.path))
+        # plot_loss writes through a temporary named after its target: give it a unique target.
+        unique = temporary_path(self.plot_path, ".png")
+        try:
+            plot_loss(read_stats(self.path), unique, read_validation(self.path))
+            if unique.exists():
+                os.replace(unique, self.plot_path)
+        finally:
+            unique.unlink(missing_ok=True)
 
 
 def _line(stats: TrainingIterationStats) -> str:
@@ -95,45 +115,37 @@ def _line(stats: TrainingIterationStats) -> str:
     return json.dumps(record) + "\n"
 
 
-def _records(path: Path) -> list[tuple[dict[str, Any], str]]:
-    """The JSON objects of a ``stats.jsonl`` file with an integer ``iteration``, and their text.
+def _records(path: Path) -> tuple[list[tuple[dict[str, Any], str]], bool]:
+    """The JSON objects of a ``stats.jsonl`` file with an integer ``iteration``, with their
+    text, and whether a line other than the last one could not be read.
 
-    A torn last line (killed mid-write) is skipped.
+    Unreadable lines (a torn last line of a killed run, bytes that are not UTF-8, not a
+    record) are skipped.
     """
     if not path.exists():
-        return []
+        return [], False
     records = []
-    for line in path.read_text(encoding="utf-8").splitlines():
+    lines = path.read_bytes().splitlines()
+    unreadable = False
+    for number, line in enumerate(lines):
         try:
-            record = json.loads(line)
+            text = line.decode("utf-8")
+            record = json.loads(text)
+            if not (isinstance(record, dict) and isinstance(record.get("iteration"), int)):
+                raise ValueError("not a stats record")
         except ValueError:
+            unreadable = unreadable or (number < len(lines) - 1 and bool(line.strip()))
             continue
-        if isinstance(record, dict) and isinstance(record.get("iteration"), int):
-            records.append((record, line))
-    return records
-
-
-def read_validation_losses(path: Path) -> list[tuple[int, float]]:
-    """``(iteration, validation loss)`` of each validation line of a ``stats.jsonl`` file."""
-    losses = []
-    for record, _ in _records(path):
-        try:
-            losses.append((int(record["iteration"]), float(record["validation_loss"])))
-        except (KeyError, TypeError, ValueError):
-            continue
-    return losses
+        records.append((record, text))
+    return records, unreadable
 
 
 def read_stats(path: Path) -> list[TrainingIterationStats]:
-    """The training stats in a ``stats.jsonl`` file (validation lines and torn lines skipped)."""
-    if not path.exists():
-        return []
+    """The training stats in a ``stats.jsonl`` file; validation lines and unreadable lines
+    (a torn last line of a killed run, bytes that are not UTF-8) are skipped."""
     stats = []
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for record, _ in _records(path)[0]:
         try:
-            record = json.loads(line)
-            if "validation_loss" in record:
-                continue
             stats.append(
                 TrainingIterationStats(
                     iteration=int(record["iteration"]),
@@ -141,28 +153,25 @@ def read_stats(path: Path) -> list[TrainingIterationStats]:
                     time=float(record["time"]),
                 )
             )
-        except (ValueError, KeyError, TypeError):
-            continue
+        except (KeyError, TypeError, ValueError):
+            continue  # a validation line
     return stats
 
 
 def read_validation(path: Path) -> list[tuple[int, float]]:
-    """The ``(iteration, validation_loss)`` records of a ``stats.jsonl`` file, in file order.
+    """The ``(iteration, validation_loss)`` records of a ``stats.jsonl`` file, by iteration.
 
     Validation records are the lines ``{"iteration": i, "validation_loss": v}``; training
-    lines (and a torn last line) are skipped. When a resumed run validated an iteration again,
+    lines (and unreadable lines) are skipped. When a resumed run validated an iteration again,
     the last record of that iteration wins.
     """
-    if not path.exists():
-        return []
-    records: dict[int, float] = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
+    losses: dict[int, float] = {}
+    for record, _ in _records(path)[0]:
         try:
-            record = json.loads(line)
-            records[int(record["iteration"])] = float(record["validation_loss"])
-        except (ValueError, KeyError, TypeError):
+            losses[int(record["iteration"])] = float(record["validation_loss"])
+        except (KeyError, TypeError, ValueError):
             continue
-    return sorted(records.items())
+    return sorted(losses.items())
 
 
 def plot_loss(

@@ -17,6 +17,10 @@ from ._config import (
 )
 
 _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+#: The longest run name: the folder runs/<name> must fit every file system (255 bytes).
+MAX_NAME_LENGTH = 128
+#: The largest seed: every generator (Python, numpy, torch) and per-rank derivation takes it.
+MAX_SEED = 2**63 - 1
 
 
 @attrs.define(kw_only=True)
@@ -30,10 +34,18 @@ class RunConfig:
     The run's random generators are seeded with ``seed + repetition`` (see
     :attr:`effective_seed`): repetitions of one config differ, and repetition 0 is seeded with
     ``seed`` itself.
+
+    Relative paths (``output``, dataset containers) are relative to the working directory of
+    the process that trains, as for a run built in Python: a run file's paths do not depend on
+    where the file lies, and the copy the driver keeps in the output folder (which the workers
+    of a distributed run read) means the same files.
     """
 
     name: str = attrs.field(
-        metadata={"help_text": "The run's name; the default output is runs/<name>."}
+        metadata={
+            "help_text": "The run's name; the default output is runs/<name>, so it must be a "
+            f"folder name (no '/', at most {MAX_NAME_LENGTH} characters)."
+        }
     )
     trainer_config: TrainerConfig = attrs.field(
         metadata={"help_text": "The trainer, selected by its '__type__'."}
@@ -91,7 +103,8 @@ class RunConfig:
         metadata={"help_text": "Output directory (default: runs/<name>, relative to the cwd)."},
     )
     seed: int = attrs.field(
-        default=0, metadata={"help_text": "Seed of every random generator of the run."}
+        default=0,
+        metadata={"help_text": f"Seed of every random generator of the run (0 to {MAX_SEED})."},
     )
     device: str = attrs.field(
         default="auto",
@@ -104,6 +117,25 @@ class RunConfig:
             "snapshot previews); needs pip install 'dacapo-trainers[tensorboard]'."
         },
     )
+
+    @name.validator
+    def _check_name(self, attribute: attrs.Attribute[str], value: str) -> None:
+        problem = folder_name_problem(value)
+        if problem is not None:
+            raise ValueError(
+                f"name {value[:40]!r}{'...' if len(value) > 40 else ''} cannot name the run's "
+                f"output folder (runs/<name>): {problem}"
+            )
+
+    @output.validator
+    def _check_output(self, attribute: attrs.Attribute[Path | None], value: Path | None) -> None:
+        if value is not None and "\0" in str(value):
+            raise ValueError("output must not contain a NUL character")
+
+    @seed.validator
+    def _check_seed(self, attribute: attrs.Attribute[int], value: int) -> None:
+        if not 0 <= value <= MAX_SEED:
+            raise ValueError(f"seed must be between 0 and {MAX_SEED} (2**63 - 1), got {value}")
 
     @datasets.validator
     def _check_datasets(
@@ -141,6 +173,10 @@ class RunConfig:
     def _check_repetition(self, attribute: attrs.Attribute[int], value: int) -> None:
         if value < 0:
             raise ValueError(f"repetition must not be negative, got {value}")
+        if 0 <= self.seed <= MAX_SEED < self.seed + value:
+            raise ValueError(
+                f"repetition {value} makes the seed (seed + repetition) larger than {MAX_SEED}"
+            )
 
     @validation_interval.validator
     def _check_validation_interval(self, attribute: attrs.Attribute[int], value: int) -> None:
@@ -181,3 +217,18 @@ class RunConfig:
 def is_run_data(data: object) -> bool:
     """Whether plain config data looks like a run config rather than a tagged config."""
     return isinstance(data, dict) and "__type__" not in data and "trainer_config" in data
+
+
+def folder_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot be one folder's name (inside the runs folder), or None."""
+    if not name.strip():
+        return "it is empty"
+    if len(name) > MAX_NAME_LENGTH or len(name.encode("utf-8", "replace")) > 255:
+        return f"it is longer than {MAX_NAME_LENGTH} characters"
+    if name in (".", ".."):
+        return "'.' and '..' name no new folder"
+    if "/" in name or "\\" in name:
+        return "it contains a path separator ('/' or '\\'); set output to choose a folder elsewhere"
+    if any(ord(character) < 32 or ord(character) == 127 for character in name):
+        return "it contains a control character"
+    return None

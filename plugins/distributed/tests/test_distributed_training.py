@@ -158,7 +158,12 @@ def test_only_rank_0_writes_outputs(
     output = two_rank_run.output
     assert stats_iterations(output) == [0, 1]
     checkpoints = sorted(path.name for path in (output / "checkpoints").iterdir())
-    assert checkpoints == ["iteration_00000001.pt", "iteration_00000002.pt"]
+    assert checkpoints == [
+        "iteration_00000001.pt",
+        "iteration_00000001.pt.sha256",
+        "iteration_00000002.pt",
+        "iteration_00000002.pt.sha256",
+    ]
     assert sorted(path.name for path in output.iterdir()) == [
         "checkpoints",
         "loss.png",

@@ -41,7 +41,8 @@ def test_unknown_optimizer_lists_the_choices() -> None:
     ("field", "value", "message"),
     [
         ("snapshot_interval", 0, "snapshot_interval must be at least 1 or None, got 0"),
-        ("weight_decay", -0.1, "weight_decay must be at least 0, got -0.1"),
+        ("weight_decay", -0.1, "weight_decay must be at least 0 and at most 1, got -0.1"),
+        ("weight_decay", float("inf"), "weight_decay must be at least 0 and at most 1, got inf"),
         ("warmup_iterations", -1, "warmup_iterations must be at least 0, got -1"),
         ("warmup_start_factor", 0.0, "warmup_start_factor must be in (0, 1], got 0.0"),
         ("warmup_start_factor", 1.5, "warmup_start_factor must be in (0, 1], got 1.5"),

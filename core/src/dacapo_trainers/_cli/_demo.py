@@ -30,9 +30,9 @@ def run(args: argparse.Namespace) -> int:
     if not args.quiet:
         print(f"demo run file: {run_file}")
     result = train(run_file, quiet=args.quiet)
-    if isinstance(result, int):
-        return result
     report(result, args.quiet)
+    if result.worker_status:
+        return result.worker_status
     if not args.quiet:
         print(f"loss curve: {result.output / 'loss.png'}")
     return 0

@@ -12,7 +12,9 @@ def register(subparsers: Any) -> None:
         help="train (or resume) a run from a run file",
         description="Train the run a run file describes. Outputs go to the run's output "
         "folder (default runs/<name>): stats.jsonl, checkpoints/, snapshots.zarr, loss.png and "
-        "a copy of the run config. Running it again resumes from the last checkpoint.",
+        "a copy of the run config. Running it again resumes from the last checkpoint. While it "
+        "runs, the output folder is locked; SIGINT or SIGTERM stop it after the current "
+        "iteration with a checkpoint (a second one at once).",
     )
     parser.add_argument("run_file", help="a run file (.yaml/.yml, .json or .toml)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -23,15 +25,13 @@ def run(args: argparse.Namespace) -> int:
     from .._driver import train
 
     result = train(args.run_file, quiet=args.quiet)
-    if isinstance(result, int):
-        return result
     report(result, args.quiet)
-    return 0
+    return result.worker_status or 0
 
 
 def report(result: Any, quiet: bool) -> None:
-    """One closing line about what a run left behind."""
-    if quiet:
+    """One closing line about what a run left behind (none where its workers failed)."""
+    if quiet or result.worker_status:
         return
     if result.resumed_from >= result.iteration:
         print(f"nothing to do: {result.output} already holds iteration {result.iteration}")

@@ -16,12 +16,21 @@ def register(subparsers: Any) -> None:
         "problems and exits 2.",
     )
     parser.add_argument("file", help="a .yaml/.yml, .json or .toml file")
+    parser.add_argument(
+        "--inputs",
+        action="store_true",
+        help="for a run file: also do what train does before it writes anything: build the "
+        "trainer, open the datasets, ask the trainer whether it can train on them, build the "
+        "task and the model, and compare with the run in the output folder (imports torch and "
+        "the plugins; writes nothing)",
+    )
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from .._config import TaggedConfig
     from .._converter import ConfigConverter
+    from .._errors import ConfigError, ConfigIssue
     from .._loading import read_config_file
     from .._run_config import RunConfig, is_run_data
 
@@ -29,5 +38,11 @@ def run(args: argparse.Namespace) -> int:
     converter = ConfigConverter()
     cls = RunConfig if is_run_data(data) else TaggedConfig
     config = converter.structure(data, cls, source=args.file)
+    if args.inputs:
+        if not isinstance(config, RunConfig):
+            raise ConfigError([ConfigIssue("$", "--inputs checks run files; this is a config")])
+        from .._driver import check_inputs
+
+        check_inputs(config, source=args.file)
     print(json.dumps(converter.unstructure(config), indent=2))
     return 0

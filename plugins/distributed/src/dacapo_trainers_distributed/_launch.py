@@ -1,8 +1,11 @@
 """Starting the worker processes with torchrun's launcher API (``elastic_launch``).
 
 The launcher process runs torchrun's elastic agent in-process: it makes (or joins) the
-rendezvous, starts ``python -m dacapo_trainers <argv>`` once per local rank, watches them,
-restarts all of them after a failure (up to ``max_restarts``), and returns their exit status.
+rendezvous, starts the worker program (:mod:`._worker`: ``dacapo-trainers <argv>`` with the
+working directory off ``sys.path``, killed when the launcher dies) once per local rank,
+watches them, restarts all of them after a failure (up to ``max_restarts``), and returns their
+exit status. A SIGINT or SIGTERM to the launcher reaches the workers through the agent, which
+sends them SIGTERM (and SIGKILL 30 s later).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import torch
 
 from ._config import DistributedTrainerConfig
 from ._errors import LaunchError
+from ._worker import LAUNCHER_PID_VARIABLE
 
 #: Set in the launched environment (unless already set). Each worker generation creates its
 #: own rendezvous store instead of reusing the elastic agent's: with torch 2.13's default
@@ -40,8 +44,9 @@ def local_world_size(config: DistributedTrainerConfig) -> int:
 
 
 def worker_command(argv: Sequence[str]) -> tuple[str, list[str]]:
-    """The program and arguments every worker runs: ``python -u -m dacapo_trainers <argv>``."""
-    return sys.executable, ["-u", "-m", "dacapo_trainers", *argv]
+    """The program and arguments every worker runs:
+    ``python -P -u -m dacapo_trainers_distributed._worker <argv>`` (see :mod:`._worker`)."""
+    return sys.executable, ["-P", "-u", "-m", f"{__package__}._worker", *argv]
 
 
 def launch_workers(config: DistributedTrainerConfig, argv: Sequence[str]) -> int:
@@ -79,7 +84,7 @@ def launch_workers(config: DistributedTrainerConfig, argv: Sequence[str]) -> int
     )
     program, arguments = worker_command(argv)
     try:
-        with _environment(LAUNCH_ENVIRONMENT):
+        with _environment(LAUNCH_ENVIRONMENT), _environment(_launcher(), replace=True):
             elastic_launch(launch_config, program)(*arguments)
     except ChildFailedError as failed:
         print(f"error: {failure_summary(failed)}", file=sys.stderr)
@@ -106,11 +111,17 @@ def failure_summary(failed: object) -> str:
     restarts = "; ".join(parts) if parts else str(failed)
     return (
         f"the distributed run failed: {restarts}. The workers' own messages are above; "
-        "a rank killed by the launcher (SIGTERM) was stopped because another one failed"
+        "a rank stopped by SIGTERM was stopped by the launcher because another one failed"
     )
 
 
+#: Exit statuses of a worker that a signal stopped cleanly (the driver exits 128 + signal).
+_STOPPED = {128 + signal.SIGTERM: signal.SIGTERM, 128 + signal.SIGINT: signal.SIGINT}
+
+
 def _ending(exitcode: int) -> str:
+    if exitcode in _STOPPED:
+        return f"stopped on {_STOPPED[exitcode].name} (exit status {exitcode})"
     if exitcode < 0:
         try:
             name = signal.Signals(-exitcode).name
@@ -121,24 +132,38 @@ def _ending(exitcode: int) -> str:
 
 
 def _exit_status(failed: object) -> int:
-    """The root cause's exit code (torchrun's first observed failure), else the first > 0."""
+    """The root cause's exit code (torchrun's first observed failure), else the first > 0.
+
+    A rank that a signal stopped (killed, or exiting 130/143 after its SIGTERM) is not a root
+    cause: the launcher stops the others that way when one fails.
+    """
     failures = getattr(failed, "failures", {})
     codes = [f.exitcode for _, f in sorted(failures.items())]
     first = getattr(failed, "get_first_failure", None)
     if first is not None and failures:
         codes.insert(0, first()[1].exitcode)
-    positive = [code for code in codes if code > 0]
+    positive = [code for code in codes if code > 0 and code not in _STOPPED]
     return positive[0] if positive else 1
 
 
+def _launcher() -> dict[str, str]:
+    """What the workers learn about their launcher: its pid (see :mod:`._worker`)."""
+    return {LAUNCHER_PID_VARIABLE: str(os.getpid())}
+
+
 @contextmanager
-def _environment(values: Mapping[str, str]) -> Iterator[None]:
-    """Set the variables that are not set yet for the duration of the block."""
-    added = [name for name in values if name not in os.environ]
-    for name in added:
+def _environment(values: Mapping[str, str], replace: bool = False) -> Iterator[None]:
+    """Set the variables (only those not set yet, unless ``replace``) for the block."""
+    saved = {name: os.environ.get(name) for name in values}
+    changed = [name for name in values if replace or name not in os.environ]
+    for name in changed:
         os.environ[name] = values[name]
     try:
         yield
     finally:
-        for name in added:
-            os.environ.pop(name, None)
+        for name in changed:
+            value = saved[name]
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value

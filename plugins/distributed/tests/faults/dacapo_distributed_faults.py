@@ -26,10 +26,13 @@ class FaultyTrainerConfig(SimpleTensorTrainerConfig):
 
     trainer_type: ClassVar[str] = "dacapo_distributed_faults:FaultyTrainer"
 
-    fault: str = attrs.field(default="kill", metadata={"help_text": "kill or hang"})
+    fault: str = attrs.field(default="kill", metadata={"help_text": "kill, hang or none"})
     fault_rank: int = attrs.field(default=1, metadata={"help_text": "the rank that fails"})
     fault_iteration: int = attrs.field(
         default=3, metadata={"help_text": "fails right before this iteration's step"}
+    )
+    step_delay: float = attrs.field(
+        default=0.0, metadata={"help_text": "seconds every rank sleeps after each step"}
     )
 
 
@@ -40,12 +43,14 @@ def _trainer_class() -> type:
         def iterate(self, *args: Any, **kwargs: Any) -> Iterator[TrainingIterationStats]:
             for stats in super().iterate(*args, **kwargs):
                 yield stats
+                time.sleep(self.trainer_config.step_delay)
                 self._maybe_fail()
 
         def _maybe_fail(self) -> None:
             config = self.trainer_config
             if (
-                self.iteration == config.fault_iteration
+                config.fault != "none"
+                and self.iteration == config.fault_iteration
                 and int(os.environ.get("RANK", "0")) == config.fault_rank
                 and os.environ.get("TORCHELASTIC_RESTART_COUNT", "0") == "0"
             ):
@@ -66,3 +71,13 @@ def __getattr__(name: str) -> Any:
 @hookimpl
 def dacapo_trainers_trainer_configs() -> list[type[TrainerConfig]]:
     return [FaultyTrainerConfig]
+
+
+@hookimpl
+def dacapo_trainers_train_end(iteration: int, error: BaseException | None) -> None:
+    """Each rank records the end of its run where DT_HOOK_LOG names a folder."""
+    folder = os.environ.get("DT_HOOK_LOG")
+    if folder:
+        rank = os.environ.get("RANK", "launcher")
+        with open(os.path.join(folder, f"rank{rank}.log"), "a") as log:
+            log.write(f"train_end {iteration} {type(error).__name__ if error else None}\n")

@@ -65,8 +65,8 @@ class SimpleTensorTrainerConfig(BatchTrainerConfig):
 
     @weight_decay.validator
     def _check_weight_decay(self, attribute: attrs.Attribute[float], value: float) -> None:
-        if not value >= 0:
-            raise ValueError(f"weight_decay must be at least 0, got {value}")
+        if not 0 <= value <= 1:  # also refuses NaN and inf
+            raise ValueError(f"weight_decay must be at least 0 and at most 1, got {value}")
 
     @memory_budget_gb.validator
     def _check_memory_budget(self, attribute: attrs.Attribute[float], value: float) -> None:

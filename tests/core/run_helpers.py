@@ -1,0 +1,140 @@
+"""Run files of the tiny real trainer (dt-tensor) and what runs leave behind, for the tests of
+the driver, the output folder's lock, signals and checkpoints.
+
+A uniquely named module (not ``conftest``), so that test runs over several packages do not
+import another package's helpers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+#: Safety net for a process that should end: far above what any run here takes.
+RUN_LIMIT_S = 300
+
+
+def run_data(demo_zarr: Path, output: Path, **trainer: Any) -> dict[str, Any]:
+    """A 12-iteration run of the tiny trainer with checkpoints every 4 iterations."""
+    return {
+        "name": "tiny",
+        "trainer_config": {
+            "__type__": "TinyTrainerConfig",
+            "name": "tiny",
+            "batch_size": 2,
+            "learning_rate": 0.01,
+            **trainer,
+        },
+        "architecture_config": {
+            "__type__": "UNetConfig",
+            "name": "unet",
+            "input_shape": [20, 20, 20],
+            "num_fmaps": 2,
+            "downsample_factors": [[2, 2, 2]],
+        },
+        "task_config": {"__type__": "AffinitiesTaskConfig", "name": "affs"},
+        "datasets": [
+            {"__type__": "ZarrDatasetConfig", "name": "demo", "container": str(demo_zarr)}
+        ],
+        "num_iterations": 12,
+        "checkpoint_interval": 4,
+        "output": str(output),
+        "seed": 7,
+        "device": "cpu",
+    }
+
+
+def write_run(path: Path, data: dict[str, Any]) -> Path:
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def stats_of(output: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in (output / "stats.jsonl").read_text().splitlines()]
+
+
+def stats_lines(output: Path) -> int:
+    """Complete lines in ``stats.jsonl`` so far (0 before it exists)."""
+    path = output / "stats.jsonl"
+    if not path.exists():
+        return 0
+    return sum(1 for line in path.read_bytes().splitlines(keepends=True) if line.endswith(b"\n"))
+
+
+def final_weights(output: Path) -> dict[str, Any]:
+    import torch
+
+    checkpoints = sorted((output / "checkpoints").glob("iteration_*.pt"))
+    return torch.load(checkpoints[-1], weights_only=True)["model"]
+
+
+def start_training(
+    run_file: Path, env: dict[str, str], quiet: bool = True
+) -> subprocess.Popen[str]:
+    """``python -m dacapo_trainers train RUN_FILE [--quiet]`` in the background."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "dacapo_trainers", "train", str(run_file), *["--quiet"] * quiet],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def wait_for_stats(output: Path, lines: int, process: subprocess.Popen[str]) -> None:
+    """Wait until ``stats.jsonl`` has ``lines`` complete lines (the run must still be going)."""
+    deadline = time.monotonic() + RUN_LIMIT_S
+    while stats_lines(output) < lines:
+        if process.poll() is not None:
+            raise AssertionError(f"the run ended early ({process.returncode}): {finish(process)}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no {lines} stats lines in {RUN_LIMIT_S} s")
+        time.sleep(0.02)
+
+
+def wait_for_line(path: Path, line: str, process: subprocess.Popen[str]) -> None:
+    """Wait until the file ``path`` holds the line ``line`` (the process must still run)."""
+    deadline = time.monotonic() + RUN_LIMIT_S
+    while not (path.exists() and line in path.read_text().splitlines()):
+        if process.poll() is not None:
+            raise AssertionError(f"the run ended early ({process.returncode}): {finish(process)}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no line {line!r} in {path} in {RUN_LIMIT_S} s")
+        time.sleep(0.02)
+
+
+def finish(process: subprocess.Popen[str]) -> str:
+    """Wait for the process; its stderr."""
+    _, stderr = process.communicate(timeout=RUN_LIMIT_S)
+    return stderr
+
+
+def alive(pid: int) -> bool:
+    """Whether a process exists (and is not a zombie)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state != "Z"
+
+
+def wait_until_gone(pids: list[int]) -> list[int]:
+    """Wait (up to RUN_LIMIT_S) until no process of ``pids`` is alive; those still alive."""
+    deadline = time.monotonic() + RUN_LIMIT_S
+    while time.monotonic() < deadline:
+        living = [pid for pid in pids if alive(pid)]
+        if not living:
+            return []
+        time.sleep(0.05)
+    return [pid for pid in pids if alive(pid)]
