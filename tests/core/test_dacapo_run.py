@@ -200,8 +200,9 @@ def test_a_start_that_matches_nothing_is_an_error(container: Path, tmp_path: Pat
 def test_refusals_at_run_start(container: Path, tmp_path: Path) -> None:
     far = dacapo_run(container, dummy_trainer(), num_iterations=1, output=str(tmp_path / "far"))
     far["task_config"]["neighborhood"] = [coordinate(1000, 0, 0)]
-    with pytest.raises(ValueError, match=r"offset \[1000, 0, 0\] reaches past the model's output"):
+    with pytest.raises(ConfigError, match=r"offset \[1000, 0, 0\] reaches past the model's output"):
         train(load_run_config(write_mongo_json(tmp_path / "far.json", far)), quiet=True)
+    assert not (tmp_path / "far").exists()  # refused before anything was written
 
 
 # -- the validation loss itself --------------------------------------------------------------
