@@ -20,6 +20,7 @@ from test_training_driver import run_data, write_run
 from dacapo_trainers import (
     ConfigError,
     Registry,
+    TrainingFailedError,
     TrainingIterationStats,
     ZarrContainer,
     hookimpl,
@@ -123,7 +124,8 @@ def test_resume_leaves_every_step_once(
     data["num_iterations"] = 8
     run = load_run_config(write_run(tmp_path / "run.yaml", data), registry=registry)
 
-    with pytest.raises(RuntimeError, match="stopped between checkpoints"):
+    # an observer that raises stops the run (TrainingFailedError, its cause chained)
+    with pytest.raises(TrainingFailedError, match="stopped between checkpoints"):
         train(run, registry=registry, observers=[StopAt(6)], quiet=True)  # checkpoint at 4
     first = read_events(output)
     assert scalar_steps(first, "loss/train") == [0, 1, 2, 3, 4, 5]  # 6 was not logged
