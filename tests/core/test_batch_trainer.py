@@ -177,26 +177,30 @@ def test_iterations_are_counted_and_consecutive_from_the_trainer_iteration() -> 
     assert [s.iteration for s in trainer.iterate(2, model, optimizer, CPU)] == [7, 8]
 
 
+#: What three iterations do, in order (as logged by the toy trainer and model).
+LOOP_ORDER = [
+    ("batch", 0),
+    ("forward",),
+    ("release", 0),  # one batch held at a time: a worker with one slot never starves
+    ("batch", 1),
+    ("yield", 0),
+    ("forward",),
+    ("release", 1),
+    ("batch", 2),
+    ("yield", 1),
+    ("forward",),
+    ("release", 2),
+    ("yield", 2),  # nothing requested beyond the iterations asked for
+]
+
+
 def test_batch_i_plus_1_is_requested_while_step_i_is_open() -> None:
     trainer, model, optimizer = make()
     model.log = trainer.log
     del trainer.log[:]
     for stats in trainer.iterate(3, model, optimizer, CPU):
         trainer.log.append(("yield", stats.iteration))
-    assert trainer.log == [
-        ("batch", 0),
-        ("forward",),
-        ("release", 0),  # one batch held at a time: a worker with one slot never starves
-        ("batch", 1),
-        ("yield", 0),
-        ("forward",),
-        ("release", 1),
-        ("batch", 2),
-        ("yield", 1),
-        ("forward",),
-        ("release", 2),
-        ("yield", 2),  # nothing requested beyond the iterations asked for
-    ]
+    assert trainer.log == LOOP_ORDER
 
 
 def test_cpu_batches_reach_the_model_without_a_copy() -> None:

@@ -27,6 +27,7 @@ from ._errors import (
     UnknownTypeError,
 )
 from ._loading import load_config, read_config_file
+from ._pinned_memory import PinnedMemory, pin_host_memory
 from ._protocols import Array, Dataset, LocalContainerIdentifier, Loss, Model, Predictor, Task
 from ._registry import Registry, default_registry
 from ._run_config import RunConfig
@@ -61,6 +62,7 @@ __all__ = [
     "Loss",
     "Model",
     "NonFiniteLossError",
+    "PinnedMemory",
     "PluginContractError",
     "PluginDisabledError",
     "PluginError",
@@ -90,6 +92,7 @@ __all__ = [
     "load_run_config",
     "normalize_raw",
     "open_array",
+    "pin_host_memory",
     "read_config_file",
     "structure_config",
     "train",
