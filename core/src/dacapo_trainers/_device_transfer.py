@@ -90,7 +90,7 @@ class CudaOps:
     def new_stream(self) -> Any:
         import torch
 
-        return torch.cuda.Stream(self.device)
+        return torch.cuda.Stream(self.device)  # type: ignore[no-untyped-call]
 
     def current_stream(self) -> Any:
         import torch
@@ -107,7 +107,7 @@ class CudaOps:
     def record_event(self, stream: Any) -> Any:
         import torch
 
-        event = torch.cuda.Event()
+        event = torch.cuda.Event()  # type: ignore[no-untyped-call]
         event.record(stream)
         return event
 

@@ -82,4 +82,4 @@ def pin_host_memory(buffer: Any, device: torch.device | str | None) -> PinnedMem
 
     if device is None or torch.device(device).type != "cuda" or len(buffer) == 0:
         return None
-    return PinnedMemory(buffer, torch.cuda.cudart())
+    return PinnedMemory(buffer, torch.cuda.cudart())  # type: ignore[no-untyped-call]
