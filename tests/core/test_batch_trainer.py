@@ -136,7 +136,13 @@ class ToyConfig(BatchTrainerConfig):
 
 
 def make(
-    seed: int | None = 0, *, model_seed: int = 0, build: bool = True, **overrides: Any
+    seed: int | None = 0,
+    *,
+    model_seed: int = 0,
+    build: bool = True,
+    config_class: type[ToyConfig] = ToyConfig,
+    model_class: type[ToyModel] = ToyModel,
+    **overrides: Any,
 ) -> tuple[ToyTrainer, ToyModel, torch.optim.Optimizer]:
     fields: dict[str, Any] = {
         "name": "toy",
@@ -146,11 +152,11 @@ def make(
     }
     fields.update(overrides)
     container = fields.pop("container", None)
-    trainer = ToyConfig(**fields).build_trainer()
+    trainer = config_class(**fields).build_trainer()
     assert isinstance(trainer, ToyTrainer)
     trainer.seed = seed
     torch.manual_seed(model_seed)
-    model = ToyModel(upsample=fields.get("upsample", False))
+    model = model_class(upsample=fields.get("upsample", False))
     optimizer = trainer.create_optimizer(model)
     if build:
         trainer.build_batch_provider([], model, ToyTask(), container)
@@ -290,18 +296,23 @@ def checkpoint_at(iteration: int, n: int, **overrides: Any) -> tuple[dict[str, A
     for stats in trainer.iterate(n, model, optimizer, CPU):
         seen.append(stats.loss)
         if trainer.iteration == iteration:
-            buffer = io.BytesIO()  # through torch.save/load(weights_only=True), as checkpoints
-            torch.save(
-                {
-                    "model": model.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "trainer": trainer.state_dict(),
-                },
-                buffer,
-            )
-            buffer.seek(0)
-            saved = torch.load(buffer, weights_only=True)
+            saved = saved_state(trainer, model, optimizer)
     return saved, seen
+
+
+def saved_state(trainer: ToyTrainer, model: ToyModel, optimizer: Any) -> dict[str, Any]:
+    """What a checkpoint holds, through torch.save/load(weights_only=True) as the driver's."""
+    buffer = io.BytesIO()
+    torch.save(
+        {
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "trainer": trainer.state_dict(),
+        },
+        buffer,
+    )
+    buffer.seek(0)
+    return torch.load(buffer, weights_only=True)  # type: ignore[no-any-return]
 
 
 @pytest.mark.parametrize("load_first", [False, True])
