@@ -30,14 +30,17 @@ class PinnedMemory:
     (``mmap.close()`` raises :class:`BufferError`). :meth:`close` runs at most once, also on
     garbage collection, but never at interpreter exit, when CUDA may already be torn down.
 
-    :param buffer: a writable object with the buffer protocol (``mmap.mmap``, ``bytearray``).
+    :param buffer: a writable, contiguous object with the buffer protocol (``mmap.mmap``,
+        ``bytearray``, a numpy array).
     :param cudart: the CUDA runtime module (``torch.cuda.cudart()``; a fake in tests).
     """
 
     def __init__(self, buffer: Any, cudart: Any) -> None:
-        view = (ctypes.c_char * len(buffer)).from_buffer(buffer)
+        with memoryview(buffer) as described:
+            nbytes = described.nbytes
+        view = (ctypes.c_char * nbytes).from_buffer(buffer)
         self.address = ctypes.addressof(view)
-        self.nbytes = len(buffer)
+        self.nbytes = nbytes
         _check(
             cudart.cudaHostRegister(self.address, self.nbytes, HOST_REGISTER_PORTABLE),
             f"cudaHostRegister of {self.nbytes} bytes",
@@ -80,6 +83,9 @@ def pin_host_memory(buffer: Any, device: torch.device | str | None) -> PinnedMem
     """
     import torch
 
-    if device is None or torch.device(device).type != "cuda" or len(buffer) == 0:
+    if device is None or torch.device(device).type != "cuda":
         return None
+    with memoryview(buffer) as described:
+        if described.nbytes == 0:
+            return None
     return PinnedMemory(buffer, torch.cuda.cudart())  # type: ignore[no-untyped-call]
