@@ -371,3 +371,47 @@ def test_pin_host_memory_does_nothing_off_cuda() -> None:
     assert pin_host_memory(buffer, "cpu") is None
     assert pin_host_memory(buffer, None) is None
     assert pin_host_memory(bytearray(), "cpu") is None
+
+
+# -- on a real CUDA device (the prepared GPU run; skipped elsewhere) ----------------------------
+
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+
+
+@needs_cuda
+def test_on_cuda_a_registered_buffer_is_pinned_and_copies_exactly() -> None:
+    import numpy as np
+
+    device = torch.device("cuda")
+    buffer = mmap.mmap(-1, 3 * 2**20)
+    pinned = pin_host_memory(buffer, device)
+    assert pinned is not None and pinned.registered
+    host = torch.from_numpy(np.frombuffer(buffer, dtype=np.float32)).view(3, 2**18)
+    assert host.is_pinned()  # what CudaTransfer asks of batches that do not say pinned
+    host.copy_(torch.rand(3, 2**18))
+    log: list[Any] = []
+    batch = Batch(host[0], host[1], host[2], GEOMETRY, on_release=lambda: log.append(1))
+    batch.pinned = True
+    transfer = device_transfer(device)
+    flight = transfer.start(batch)
+    raw, target, weight = transfer.ready(flight)
+    assert raw.device.type == "cuda"
+    transfer.release(flight)
+    assert flight.event.query() and log == [1]
+    assert torch.equal(raw.cpu(), host[0]) and torch.equal(weight.cpu(), host[2])
+    del raw, target, weight, host
+    pinned.close()
+    assert not pinned.registered
+
+
+@needs_cuda
+def test_on_cuda_the_loop_trains_as_on_the_cpu() -> None:
+    trainer, model, optimizer = make()
+    expected = losses(trainer, model, optimizer, 5)
+    trainer, model, optimizer = make()
+    model.to("cuda")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the toy's batches are pageable
+        seen = [s.loss for s in trainer.iterate(5, model, optimizer, torch.device("cuda"))]
+    assert seen == pytest.approx(expected, rel=1e-3)
+    assert all(input_.device.type == "cuda" for input_ in model.inputs)

@@ -233,3 +233,14 @@ def test_an_unknown_precision_is_refused_with_the_choices() -> None:
     assert (config.precision, config.compile) == ("bf16", True)
     with pytest.raises(ConfigError, match=r"\$\.precision: .*'32', 'bf16', 'fp16', got 'half'"):
         structure_config({**data, "precision": "half"}, registry=registry)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_on_cuda_mixed_precision_trains_and_the_loss_falls(precision: str) -> None:
+    trainer, model, optimizer = make(precision=precision)
+    model.to("cuda")
+    seen = [s.loss for s in trainer.iterate(40, model, optimizer, torch.device("cuda"))]
+    assert np.mean(seen[-5:]) < 0.5 * np.mean(seen[:5]), seen
+    if precision == "fp16":
+        assert trainer.state_dict()["grad_scaler"]["_growth_tracker"] > 0

@@ -132,3 +132,29 @@ def test_a_failed_registration_warns_once_and_the_batches_stay_correct(
     ]
     for a, b in zip(got, expected, strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_on_cuda_training_copies_from_pinned_slots(tmp_path: Path) -> None:
+    reference, reference_model, reference_optimizer = make(tmp_path / "cpu")
+    trainer, model, optimizer = make(tmp_path / "cuda")
+    model.load_state_dict(reference_model.state_dict())
+    model.to(CUDA)
+    with reference:
+        steps = reference.iterate(4, reference_model, reference_optimizer, "cpu")
+        expected = [s.loss for s in steps]
+    pinned: list[bool] = []
+    next_batch = trainer.next_batch
+
+    def recording(index: int) -> Any:
+        batch = next_batch(index)
+        pinned.append(batch.pinned and batch.raw.is_pinned())
+        return batch
+
+    trainer.next_batch = recording
+    with trainer:
+        seen = [s.loss for s in trainer.iterate(4, model, optimizer, CUDA)]
+        buffer = trainer._batches.buffer
+    assert pinned == [True] * 4
+    assert not buffer.pinned  # unregistered with the workers
+    assert seen == pytest.approx(expected, rel=1e-3)
