@@ -1,10 +1,12 @@
 """The requirements that a folder of wheels leaves open, for one Python version.
 
 Reads ``Requires-Dist`` of every wheel in ``FOLDER`` (markers evaluated for Linux x86-64 and
-``--python``, extras left out) and prints one name per line that neither a wheel there nor the
-image (``--image``, names of what the GPU image already has) provides; version conflicts with a
-wheel there go to stderr. ``--excluded`` names packages left out on purpose (declared, but not
-imported by anything this project runs); their own requirements are not followed. Exits 0.
+``--python``, extras left out) and prints, one per line, each requirement (a name with the
+specifiers of all who ask for it) that neither a wheel there nor the image (``--image``: names
+of what the GPU image already has) provides; version conflicts with a wheel there go to
+stderr. ``--excluded`` names packages left out on purpose (declared, but not imported by
+anything this project runs); their own requirements are not followed. Exits 0, or 1 with
+``--strict`` when something is open or conflicts.
 
     python benchmarks/gpu/closure.py .whl --python 3.12 --image "$IMAGE" --excluded "$EXCLUDED"
 """
@@ -18,6 +20,7 @@ import zipfile
 from pathlib import Path
 
 from packaging.requirements import InvalidRequirement, Requirement
+from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 
 
@@ -33,6 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--python", default="3.12")
     parser.add_argument("--image", default="", help="comma-separated names the image has")
     parser.add_argument("--excluded", default="", help="comma-separated names left out")
+    parser.add_argument("--strict", action="store_true", help="exit 1 on open or conflicts")
     args = parser.parse_args(argv)
     environment = {
         "python_version": args.python,
@@ -63,20 +67,22 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             if requirement.marker is None or requirement.marker.evaluate(environment):
                 requirements.append((name, requirement))
-    missing: set[str] = set()
+    missing: dict[str, SpecifierSet] = {}
+    conflicts = 0
     for who, requirement in requirements:
         name = canonicalize_name(requirement.name)
         if name in provided or name in excluded:
             continue
         if name not in versions:
-            missing.add(name)
+            missing[name] = missing.get(name, SpecifierSet()) & requirement.specifier
         elif requirement.specifier and not requirement.specifier.contains(
             versions[name], prereleases=True
         ):
             print(f"{who} needs {requirement}, the wheel is {versions[name]}", file=sys.stderr)
-    for name in sorted(missing):
-        print(name)
-    return 0
+            conflicts += 1
+    for name, specifier in sorted(missing.items()):
+        print(f"{name}{specifier}")
+    return 1 if args.strict and (missing or conflicts) else 0
 
 
 if __name__ == "__main__":

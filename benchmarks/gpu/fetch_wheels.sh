@@ -7,7 +7,11 @@
 # then builds our four packages. Run it from the repository root, on a machine with PyPI:
 #
 #     bash benchmarks/gpu/fetch_wheels.sh                # for the GPU image (Python 3.12)
-#     PYTHON_VERSION=3.11 DEST=/tmp/whl311 bash benchmarks/gpu/fetch_wheels.sh   # a dry run here
+#     PYTHON_VERSION=3.11 DEST=/tmp/whl311 bash benchmarks/gpu/fetch_wheels.sh   # a dry run
+#
+# Python 3.12 gets gunpowder 1.5, funlib.persistence 0.7 and zarr 3 (the GPU image's world;
+# they and iohub 0.3 need 3.12); 3.11, for a dry run of run.sh on a machine without 3.12, gets
+# the other world this project supports: gunpowder 1.4, funlib.persistence 0.6, zarr 2.18.
 #
 # It fails when the closure does not close within 8 rounds or the folder exceeds 60 MB.
 set -euo pipefail
@@ -20,31 +24,27 @@ MAX_MB="${MAX_MB:-60}"
 # What the project needs beyond the image: the core's cattrs and zarr 3 (with numcodecs,
 # donfig, crc32c), the gunpowder plugin's gunpowder and funlib packages; hatchling builds the
 # throwaway plugins of the core's tests (pip install --no-build-isolation).
-ROOTS=(
-    "cattrs>=23.2"
-    "zarr>=3,<4"
-    "numcodecs"
-    "donfig"
-    "crc32c"
-    "gunpowder>=1.5"
-    "funlib.persistence>=0.7"
-    "funlib.geometry"
-    "hatchling"
-)
+if [ "$PYTHON_VERSION" = 3.11 ]; then
+    WORLD=("zarr==2.18.7" "numcodecs==0.15.2" "gunpowder==1.4.4" "funlib.persistence==0.6.0"
+        "iohub==0.2.3.post1")
+else
+    WORLD=("zarr>=3,<4" "numcodecs" "gunpowder>=1.5" "funlib.persistence>=0.7" "donfig" "crc32c")
+fi
+ROOTS=("cattrs>=23.2" "${WORLD[@]}" "funlib.geometry" "hatchling")
 # The GPU image's distributions (and those they depend on), never downloaded.
 IMAGE="torch,numpy,scipy,matplotlib,tensorboard,hypothesis,pytest,attrs,pluggy,pyyaml,tqdm,\
 threadpoolctl,packaging,typing-extensions,networkx,sympy,mpmath,jinja2,markupsafe,filelock,\
 fsspec,setuptools,pillow,contourpy,cycler,fonttools,kiwisolver,pyparsing,python-dateutil,six,\
 grpcio,markdown,protobuf,werkzeug,absl-py,tensorboard-data-server,iniconfig,pygments,\
 sortedcontainers,tzdata,triton"
-# Declared by a dependency but never imported by what this project runs (gunpowder's and
-# funlib.persistence's readers of other formats and databases); left out to stay small. The
-# test suites on the GPU machine import every module this project uses.
-EXCLUDED="${EXCLUDED:-psycopg2-binary,pymongo,dnspython,nd2,ndtiff,pandas,xarray,blosc2,zarrs,\
-h5py,scikit-image,imageio,lazy-loader,tifffile,rich}"
+# Declared by a dependency, but imported by nothing that this project's code, gunpowder,
+# funlib.persistence, iohub or zarr import at module level (databases, HDF5, other array
+# formats); left out to stay small. The test suites on the GPU machine import every module
+# this project uses, so a wrong entry here fails there, loudly, with the missing name.
+EXCLUDED="${EXCLUDED:-psycopg2-binary,pymongo,dnspython,h5py,blosc2,zarrs,nd2,imageio,rich}"
 
 download() {
-    "$PYTHON" -m pip download --quiet --disable-pip-version-check --ignore-requires-python \
+    "$PYTHON" -m pip download --quiet --disable-pip-version-check \
         --only-binary=:all: --python-version "$PYTHON_VERSION" --implementation cp \
         --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
         --platform manylinux2014_x86_64 --no-deps -d "$DEST" "$@" 2>&1 |
@@ -67,6 +67,11 @@ for round in 1 2 3 4 5 6 7 8; do
         exit 1
     fi
 done
+if ! "$PYTHON" benchmarks/gpu/closure.py "$DEST" --python "$PYTHON_VERSION" --image "$IMAGE" \
+    --excluded "$EXCLUDED" --strict > /dev/null; then
+    echo "the wheels in $DEST conflict (above): pin the roots to versions that fit" >&2
+    exit 1
+fi
 # Left out on purpose, though a wheel above declares them (see EXCLUDED).
 for name in ${EXCLUDED//,/ }; do
     rm -f "$DEST"/"${name//-/_}"-*.whl "$DEST"/"$name"-*.whl

@@ -7,7 +7,7 @@
 #     bash benchmarks/gpu/run.sh tests         # or one stage: tests | bench
 #
 # Environment (defaults in brackets): PYTHON [python3], WHEELS [.whl], SITE [/tmp/site],
-# OUT [./gpu-out], TESTS_TIMEOUT [240] seconds per suite, BENCH_BUDGET_S [240] (measuring
+# OUT [./gpu-out], TESTS_TIMEOUT [200] seconds per suite, BENCH_BUDGET_S [210] (measuring
 # stops after it; the benchmark is killed 90 s later), BENCH_ARGS [] (e.g. --smoke),
 # PIP_ARGS [] (e.g. --ignore-requires-python for a dry run on another Python).
 # Exits non-zero when a stage failed; later stages run all the same.
@@ -17,8 +17,8 @@ PYTHON="${PYTHON:-python3}"
 WHEELS="${WHEELS:-.whl}"
 SITE="${SITE:-/tmp/site}"
 OUT="${OUT:-$PWD/gpu-out}"
-TESTS_TIMEOUT="${TESTS_TIMEOUT:-240}"
-BENCH_BUDGET_S="${BENCH_BUDGET_S:-240}"
+TESTS_TIMEOUT="${TESTS_TIMEOUT:-200}"
+BENCH_BUDGET_S="${BENCH_BUDGET_S:-210}"
 BENCH_ARGS="${BENCH_ARGS:-}"
 PIP_ARGS="${PIP_ARGS:-}"
 STAGES=("$@")

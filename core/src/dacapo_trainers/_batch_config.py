@@ -50,7 +50,8 @@ class BatchTrainerConfig(TrainerConfig):
             "'bf16' (torch.autocast to bfloat16 on the training device) or 'fp16' (autocast "
             "to float16, with a torch.amp.GradScaler whose state the checkpoints keep). "
             "Parameters, gradients and the optimizer stay float32. A device that cannot "
-            "autocast to the chosen type stops the run before its first step."
+            "autocast to the chosen type stops the run before its first step. A string: "
+            "write '32' quoted in YAML."
         },
     )
     compile: bool = attrs.field(
