@@ -6,6 +6,10 @@
 #     bash benchmarks/gpu/run.sh               # tests, then the benchmark
 #     bash benchmarks/gpu/run.sh tests         # or one stage: tests | bench
 #
+# The wheels go into SITE with pip install --no-index --no-deps --target; SITE is on
+# PYTHONPATH and, through a .pth file in the interpreter's site-packages (removed on exit), on
+# the path of every Python of the run, also of test subprocesses that set their own PYTHONPATH.
+#
 # Environment (defaults in brackets): PYTHON [python3], WHEELS [.whl], SITE [/tmp/site],
 # OUT [./gpu-out], TESTS_TIMEOUT [200] seconds per suite, BENCH_BUDGET_S [210] (measuring
 # stops after it; the benchmark is killed 90 s later), BENCH_ARGS [] (e.g. --smoke),
@@ -47,6 +51,12 @@ if ! "$PYTHON" -m pip install --quiet --disable-pip-version-check --no-index --n
     say "installing the wheels failed:"
     tail -20 "$OUT/install.log"
     exit 2
+fi
+purelib=$("$PYTHON" -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")
+if echo "$SITE" > "$purelib/dacapo-gpu-run.pth" 2> /dev/null; then
+    trap 'rm -f "$purelib/dacapo-gpu-run.pth"' EXIT
+else
+    say "warning: $purelib is not writable; tests whose subprocesses set PYTHONPATH will fail"
 fi
 export PYTHONPATH="$SITE${PYTHONPATH:+:$PYTHONPATH}"
 export PATH="$SITE/bin:$PATH"
