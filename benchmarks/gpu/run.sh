@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The prepared GPU run (benchmarks/gpu/README.md): install the carried wheels, run the core,
-# simple-tensor and gunpowder test suites (in parallel), then benchmarks/bench_gpu.py; every
+# simple-tensor and gunpowder test suites (side by side), then benchmarks/bench_gpu.py; every
 # log, JUnit file and result goes under $OUT. From the repository root:
 #
 #     bash benchmarks/gpu/run.sh               # tests, then the benchmark
@@ -77,25 +77,39 @@ fi
 say "installed: $(tr '\n' ' ' < "$OUT/versions.txt")"
 
 # -- the test suites, side by side ------------------------------------------------------------
+# The core suite in four parts (its slowest files alone), so that no part takes much longer
+# than the gunpowder suite; six pytest processes on the machine's 16 cores.
+HEAVY=(tests/core/test_config_round_trip.py tests/core/test_training_driver.py
+    tests/core/test_plugin_discovery.py tests/core/test_cli_fuzz.py tests/core/test_testing_kit.py)
+SUITES=(
+    "core-1|${HEAVY[0]}"
+    "core-2|${HEAVY[1]}"
+    "core-3|${HEAVY[2]} ${HEAVY[3]} ${HEAVY[4]}"
+    "core-4|tests/core $(printf -- '--ignore=%s ' "${HEAVY[@]}")"
+    "simple-tensor|plugins/simple-tensor/tests"
+    "gunpowder|plugins/gunpowder/tests"
+)
+
 run_tests() {
-    local pids=() names=(core simple-tensor gunpowder) paths=(tests/core
-        plugins/simple-tensor/tests plugins/gunpowder/tests)
-    for i in 0 1 2; do
-        timeout "$TESTS_TIMEOUT" "$PYTHON" -m pytest "${paths[$i]}" -q -p no:cacheprovider \
-            --junitxml="$OUT/tests-${names[$i]}.xml" \
-            > "$OUT/tests-${names[$i]}.log" 2>&1 &
+    local pids=() names=() suite name args code
+    for suite in "${SUITES[@]}"; do
+        name="${suite%%|*}"
+        read -r -a args <<< "${suite#*|}"
+        timeout "$TESTS_TIMEOUT" "$PYTHON" -m pytest "${args[@]}" -q -p no:cacheprovider \
+            --junitxml="$OUT/tests-$name.xml" > "$OUT/tests-$name.log" 2>&1 &
         pids+=($!)
+        names+=("$name")
     done
-    for i in 0 1 2; do
+    for i in "${!pids[@]}"; do
+        name="${names[$i]}"
         wait "${pids[$i]}"
-        local code=$?
+        code=$?
         if [ $code -eq 0 ]; then
-            say "tests ${names[$i]}: $(tail -1 "$OUT/tests-${names[$i]}.log")"
+            say "tests $name: $(tail -1 "$OUT/tests-$name.log")"
         else
             status=1
-            say "tests ${names[$i]} FAILED (exit $code; 124: timed out): \
-$(tail -1 "$OUT/tests-${names[$i]}.log")"
-            grep -E "^(FAILED|ERROR)" "$OUT/tests-${names[$i]}.log" | head -20
+            say "tests $name FAILED (exit $code; 124: timed out): $(tail -1 "$OUT/tests-$name.log")"
+            grep -E "^(FAILED|ERROR)" "$OUT/tests-$name.log" | head -20
         fi
     done
     grep -h "SKIPPED" "$OUT"/tests-*.log | head -20
