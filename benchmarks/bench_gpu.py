@@ -665,6 +665,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--budget-s", type=float, default=None, help="stop measuring after")
     parser.add_argument("--iterations", type=int, default=None, help="override the preset")
     parser.add_argument("--fetchers", default=None, help="override, e.g. 1,4")
+    parser.add_argument(
+        "--only",
+        default=None,
+        help="measure only these steps, e.g. medium-bf16,loss (steps: small-32, medium-32, "
+        "medium-bf16, medium-bf16+channels_last, loss, disk; of the parts chosen)",
+    )
     args = parser.parse_args(argv)
     if args.smoke:
         args.size = "smoke"
@@ -704,12 +710,18 @@ def main(argv: list[str] | None = None) -> int:
         for name, spec in preset["models"].items():
             for variant in preset["variants"][name]:
                 steps.append(
-                    (f"{name} {variant}", _bind(measure_row, bench, name, spec, variant, demo))
+                    (f"{name}-{variant}", _bind(measure_row, bench, name, spec, variant, demo))
                 )
     if "loss" in parts:
         steps.append(("loss", _bind(loss_curves, bench)))
     if "disk" in parts:
         steps.append(("disk", _bind(disk_part, bench, demo)))
+    if args.only is not None:
+        chosen = set(args.only.split(","))
+        unknown = sorted(chosen - {label for label, _ in steps})
+        if unknown:
+            raise SystemExit(f"--only: no step {unknown}; steps: {[s for s, _ in steps]}")
+        steps = [(label, step) for label, step in steps if label in chosen]
     done = []
     for label, step in steps:
         try:
