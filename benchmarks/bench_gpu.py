@@ -55,13 +55,11 @@ from dacapo_trainers.reference import (
     ZarrDatasetConfig,
     make_demo_data,
 )
-from dacapo_trainers_gunpowder import (
-    ElasticAugmentConfig,
-    GunpowderTrainerConfig,
-    IntensityAugmentConfig,
-    SimpleAugmentConfig,
-)
+from dacapo_trainers_gunpowder import GunpowderTrainerConfig, IntensityAugmentConfig
 from dacapo_trainers_simple_tensor import SimpleTensorTrainerConfig
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_gunpowder import augments as dacapo_augments
 
 #: Sizes of a run. ``gpu``: the issue's; ``smoke``: seconds on a CPU; ``cpu``: a CPU disk table.
 PRESETS: dict[str, dict[str, Any]] = {
@@ -204,18 +202,8 @@ def dataset(container: Path, name: str = "demo") -> Any:
 
 
 def augments() -> list[Any]:
-    """Elastic (as DaCapo's default trainer config) + simple + intensity."""
-    return [
-        ElasticAugmentConfig(
-            control_point_spacing=[100, 100, 100],
-            control_point_displacement_sigma=[10.0, 10.0, 10.0],
-            rotation_interval=(0.0, 1.5707963),
-            subsample=8,
-            uniform_3d_rotation=True,
-        ),
-        SimpleAugmentConfig(),
-        IntensityAugmentConfig(scale=(0.75, 1.5), shift=(-0.2, 0.2)),
-    ]
+    """Elastic + simple (as DaCapo's default trainer config, bench_gunpowder.py's) + intensity."""
+    return [*dacapo_augments(), IntensityAugmentConfig(scale=(0.75, 1.5), shift=(-0.2, 0.2))]
 
 
 def step_fields(variant: str) -> dict[str, Any]:
