@@ -136,7 +136,13 @@ class ToyConfig(BatchTrainerConfig):
 
 
 def make(
-    seed: int | None = 0, *, model_seed: int = 0, build: bool = True, **overrides: Any
+    seed: int | None = 0,
+    *,
+    model_seed: int = 0,
+    build: bool = True,
+    config_class: type[ToyConfig] = ToyConfig,
+    model_class: type[ToyModel] = ToyModel,
+    **overrides: Any,
 ) -> tuple[ToyTrainer, ToyModel, torch.optim.Optimizer]:
     fields: dict[str, Any] = {
         "name": "toy",
@@ -146,11 +152,11 @@ def make(
     }
     fields.update(overrides)
     container = fields.pop("container", None)
-    trainer = ToyConfig(**fields).build_trainer()
+    trainer = config_class(**fields).build_trainer()
     assert isinstance(trainer, ToyTrainer)
     trainer.seed = seed
     torch.manual_seed(model_seed)
-    model = ToyModel(upsample=fields.get("upsample", False))
+    model = model_class(upsample=fields.get("upsample", False))
     optimizer = trainer.create_optimizer(model)
     if build:
         trainer.build_batch_provider([], model, ToyTask(), container)
@@ -177,26 +183,30 @@ def test_iterations_are_counted_and_consecutive_from_the_trainer_iteration() -> 
     assert [s.iteration for s in trainer.iterate(2, model, optimizer, CPU)] == [7, 8]
 
 
+#: What three iterations do, in order (as logged by the toy trainer and model).
+LOOP_ORDER = [
+    ("batch", 0),
+    ("forward",),
+    ("release", 0),  # one batch held at a time: a worker with one slot never starves
+    ("batch", 1),
+    ("yield", 0),
+    ("forward",),
+    ("release", 1),
+    ("batch", 2),
+    ("yield", 1),
+    ("forward",),
+    ("release", 2),
+    ("yield", 2),  # nothing requested beyond the iterations asked for
+]
+
+
 def test_batch_i_plus_1_is_requested_while_step_i_is_open() -> None:
     trainer, model, optimizer = make()
     model.log = trainer.log
     del trainer.log[:]
     for stats in trainer.iterate(3, model, optimizer, CPU):
         trainer.log.append(("yield", stats.iteration))
-    assert trainer.log == [
-        ("batch", 0),
-        ("forward",),
-        ("release", 0),  # one batch held at a time: a worker with one slot never starves
-        ("batch", 1),
-        ("yield", 0),
-        ("forward",),
-        ("release", 1),
-        ("batch", 2),
-        ("yield", 1),
-        ("forward",),
-        ("release", 2),
-        ("yield", 2),  # nothing requested beyond the iterations asked for
-    ]
+    assert trainer.log == LOOP_ORDER
 
 
 def test_cpu_batches_reach_the_model_without_a_copy() -> None:
@@ -286,18 +296,23 @@ def checkpoint_at(iteration: int, n: int, **overrides: Any) -> tuple[dict[str, A
     for stats in trainer.iterate(n, model, optimizer, CPU):
         seen.append(stats.loss)
         if trainer.iteration == iteration:
-            buffer = io.BytesIO()  # through torch.save/load(weights_only=True), as checkpoints
-            torch.save(
-                {
-                    "model": model.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "trainer": trainer.state_dict(),
-                },
-                buffer,
-            )
-            buffer.seek(0)
-            saved = torch.load(buffer, weights_only=True)
+            saved = saved_state(trainer, model, optimizer)
     return saved, seen
+
+
+def saved_state(trainer: ToyTrainer, model: ToyModel, optimizer: Any) -> dict[str, Any]:
+    """What a checkpoint holds, through torch.save/load(weights_only=True) as the driver's."""
+    buffer = io.BytesIO()
+    torch.save(
+        {
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "trainer": trainer.state_dict(),
+        },
+        buffer,
+    )
+    buffer.seek(0)
+    return torch.load(buffer, weights_only=True)  # type: ignore[no-any-return]
 
 
 @pytest.mark.parametrize("load_first", [False, True])

@@ -42,6 +42,7 @@ from ._errors import (
     UnknownTypeError,
 )
 from ._loading import load_config, read_config_file
+from ._pinned_memory import PinnedMemory, pin_host_memory
 from ._protocols import (
     Array,
     Dataset,
@@ -93,6 +94,7 @@ __all__ = [
     "NonFiniteLossError",
     "OutputFolderError",
     "OutputLockedError",
+    "PinnedMemory",
     "PluginContractError",
     "PluginDisabledError",
     "PluginError",
@@ -126,6 +128,7 @@ __all__ = [
     "load_run_config",
     "normalize_raw",
     "open_array",
+    "pin_host_memory",
     "read_config_file",
     "structure_config",
     "train",

@@ -103,10 +103,16 @@ class Batch:
     :param mask: ``(B, *output_shape)`` mask (numpy or torch), or None; as ``gt``.
     :param on_release: called once when the trainer is done with the batch (a shared-memory
         slot goes back to its producer); None when there is nothing to give back.
+    :param pinned: ``raw``, ``target`` and ``weight`` lie in page-locked (pinned) host memory,
+        e.g. a buffer registered with :func:`~dacapo_trainers.pin_host_memory` or made by
+        ``Tensor.pin_memory()``: the trainer copies them to a CUDA device asynchronously,
+        straight from that memory, and releases the batch once the copy has completed. False
+        (the default) makes the trainer ask ``Tensor.is_pinned()`` instead.
 
     ``raw``, ``target`` and ``weight`` may live on the host or already on the training device;
-    the trainer moves them (without a copy where they already are). Until :meth:`release`,
-    every array stays valid and unchanged.
+    the trainer moves them (without a copy where they already are; from the host to CUDA on a
+    side stream, overlapped with the previous step). Until :meth:`release`, every array stays
+    valid and unchanged.
     """
 
     raw: torch.Tensor
@@ -116,6 +122,7 @@ class Batch:
     gt: Any = None
     mask: Any = None
     on_release: Callable[[], None] | None = None
+    pinned: bool = False
 
     def release(self) -> None:
         """Give the batch's memory back to its producer (the first call; later ones do nothing)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import attrs
 
 from ._config import TrainerConfig
+from ._precision import PRECISIONS
 
 
 @attrs.define(kw_only=True)
@@ -12,10 +13,11 @@ class BatchTrainerConfig(TrainerConfig):
     """Base of the configs of :class:`~dacapo_trainers.BatchTrainer` subclasses.
 
     On top of DaCapo's ``name``, ``batch_size`` and ``learning_rate`` it holds what the batch
-    trainer base implements for every subclass: DaCapo's snapshots (``snapshot_interval``)
-    and DaCapo's linear learning-rate warmup (``warmup_iterations``, ``warmup_start_factor``,
-    with DaCapo's values as defaults). A subclass adds its own data settings and sets
-    ``trainer_type``.
+    trainer base implements for every subclass: DaCapo's snapshots (``snapshot_interval``),
+    DaCapo's linear learning-rate warmup (``warmup_iterations``, ``warmup_start_factor``, with
+    DaCapo's values as defaults) and how the step runs on the device (``precision``,
+    ``compile``, ``channels_last_3d``; DaCapo has none of them, and their defaults keep its
+    plain float32 eager step). A subclass adds its own data settings and sets ``trainer_type``.
     """
 
     snapshot_interval: int | None = attrs.field(
@@ -41,6 +43,34 @@ class BatchTrainerConfig(TrainerConfig):
         },
     )
 
+    precision: str = attrs.field(
+        default="32",
+        metadata={
+            "help_text": "Precision of the step's forward and loss: '32' (float32, as DaCapo), "
+            "'bf16' (torch.autocast to bfloat16 on the training device) or 'fp16' (autocast "
+            "to float16, with a torch.amp.GradScaler whose state the checkpoints keep). "
+            "Parameters, gradients and the optimizer stay float32. A device that cannot "
+            "autocast to the chosen type stops the run before its first step. A string: "
+            "write '32' quoted in YAML."
+        },
+    )
+    compile: bool = attrs.field(
+        default=False,
+        metadata={
+            "help_text": "Run the step's forward through torch.compile(model). The first "
+            "iterations are slower (compilation); checkpoints keep the model's own "
+            "state_dict (no _orig_mod. keys), so a run resumes with or without it."
+        },
+    )
+    channels_last_3d: bool = attrs.field(
+        default=False,
+        metadata={
+            "help_text": "Put the model's 5-D weights and the raw batch in the "
+            "channels_last_3d memory format (3-D convolutions on CUDA with cuDNN, mostly "
+            "with bf16/fp16; on the CPU it often costs more than it gains)."
+        },
+    )
+
     @snapshot_interval.validator
     def _check_snapshot_interval(
         self, attribute: attrs.Attribute[int | None], value: int | None
@@ -57,3 +87,10 @@ class BatchTrainerConfig(TrainerConfig):
     def _check_warmup_start_factor(self, attribute: attrs.Attribute[float], value: float) -> None:
         if not 0 < value <= 1:
             raise ValueError(f"warmup_start_factor must be in (0, 1], got {value}")
+
+    @precision.validator
+    def _check_precision(self, attribute: attrs.Attribute[str], value: str) -> None:
+        if value not in PRECISIONS:
+            raise ValueError(
+                f"precision must be one of {', '.join(repr(p) for p in PRECISIONS)}, got {value!r}"
+            )

@@ -16,6 +16,9 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from ._batch import Batch
+from ._device_transfer import DeviceTransfer, InFlight, device_transfer
+from ._errors import TrainingError
+from ._precision import MixedPrecision, precision_problem
 from ._schedules import linear_warmup
 from ._snapshots import snapshot_due, write_snapshot
 from ._stats import TrainingIterationStats
@@ -30,14 +33,17 @@ if TYPE_CHECKING:
 #: Keys of :meth:`BatchTrainer.state_dict` that belong to the data side (the generator and the
 #: subclass's own state): what a prefetched batch has already moved on.
 _DATA_STATE = ("generator", "batches")
+#: The key of the fp16 loss scaler's state in :meth:`BatchTrainer.state_dict`.
+_SCALER_STATE = "grad_scaler"
 
 
 @attrs.define(eq=False)
 class _Prefetched:
-    """Batch ``index``, requested ahead, and the data state from just before it was drawn."""
+    """Batch ``index``, requested ahead and on its way to the device, and the data state from
+    just before it was drawn."""
 
     index: int
-    batch: Batch
+    flight: InFlight
     restore_point: dict[str, Any]
 
 
@@ -90,16 +96,31 @@ class BatchTrainer(Trainer):
             torch.manual_seed(seed)
             ratio = torch.distributions.Beta(2.0, 2.0).sample()
 
-    **The loop.** Each iteration ``i`` of :meth:`iterate`: take batch ``i`` (requested during
-    iteration ``i - 1``), move raw, target and weight to the device (no copy where they are
-    already there; through pinned memory from the host to CUDA), then ``zero_grad``, forward,
-    ``task.loss.compute``, backward, the optimizer step and the warmup step; write the
-    snapshot when due (:meth:`snapshot_due`), release the batch (:meth:`Batch.release`),
-    request batch ``i + 1`` from :meth:`next_batch` (while the device still computes step
-    ``i``), read the loss, count the iteration and yield its stats. ``next_batch`` is called
-    with consecutive indices from :attr:`~dacapo_trainers.Trainer.iteration` on; a producer
-    that runs ahead restarts where an index is not the one it expected (a resume). At most one
-    batch is held while the next one is requested.
+    **The loop.** Each iteration ``i`` of :meth:`iterate`: take batch ``i`` (requested, and
+    its raw, target and weight sent to the device, during iteration ``i - 1``), then
+    ``zero_grad``, forward and ``task.loss.compute`` (under ``torch.autocast`` for a
+    ``precision`` other than ``"32"``), backward, the optimizer step and the warmup step;
+    write the snapshot when due (:meth:`snapshot_due`), release the batch
+    (:meth:`Batch.release`, once its copy to the device has completed), request batch
+    ``i + 1`` from :meth:`next_batch` and start its transfer (while the device still computes
+    step ``i``), read the loss, count the iteration and yield its stats. ``next_batch`` is
+    called with consecutive indices from :attr:`~dacapo_trainers.Trainer.iteration` on; a
+    producer that runs ahead restarts where an index is not the one it expected (a resume).
+    At most one batch is held while the next one is requested.
+
+    **The transfer.** On the CPU a batch reaches the model as it is (no copy). To a CUDA
+    device, host tensors are copied on a side stream, overlapped with the previous step; the
+    step's stream waits for the copy, not the host. The copy is asynchronous where the batch
+    lies in page-locked memory (:attr:`Batch.pinned`, :func:`~dacapo_trainers.pin_host_memory`),
+    and there is never a host copy of the trainer's own. Tensors already on the device are
+    used as they are.
+
+    **Precision and compilation** (:class:`BatchTrainerConfig`): ``precision`` ``"bf16"`` or
+    ``"fp16"`` autocasts forward and loss (``"fp16"`` with a ``torch.amp.GradScaler`` whose
+    state :meth:`state_dict` holds); ``compile`` runs the forward through
+    ``torch.compile(model)`` (the model itself, and so its checkpointed ``state_dict``, is
+    unchanged); ``channels_last_3d`` puts the model's weights and the raw batch in that memory
+    format. With the defaults the step is DaCapo's plain float32 step.
     """
 
     trainer_config: BatchTrainerConfig
@@ -116,7 +137,9 @@ class BatchTrainer(Trainer):
         self._snapshot_container: LocalContainerIdentifier | None = None
         self._prepared = False
         self._prefetched: _Prefetched | None = None
-        self._staging: dict[str, torch.Tensor] = {}
+        self._transfer: DeviceTransfer | None = None
+        self._precision: MixedPrecision | None = None
+        self._compiled: tuple[Model, Any] | None = None  # (model, torch.compile(model))
         # Loaded state whose piece does not exist yet; applied when the piece is created.
         self._pending_state: dict[str, Any] = {}
 
@@ -257,6 +280,9 @@ class BatchTrainer(Trainer):
         :meth:`create_optimizer` returned. ``stats.time`` is the wall time from the end of
         the previous iteration (or from the call) to the end of this one, waiting for batches
         included. See the class docstring for what an iteration does.
+
+        Raises :class:`~dacapo_trainers.TrainingError` (before any step) where ``device``
+        cannot run the configured ``precision``.
         """
         import torch
 
@@ -264,13 +290,16 @@ class BatchTrainer(Trainer):
             raise RuntimeError("call build_batch_provider() before iterate()")
         if self._scheduler is None or optimizer is not self._optimizer:
             raise RuntimeError("iterate() needs the optimizer that create_optimizer() returned")
-        self.device = torch.device(device)
-        return self._iterate(num_iterations, model, optimizer, self.device)
+        device = torch.device(device)
+        self._set_up_step(model, device)
+        self.device = device
+        return self._iterate(num_iterations, model, optimizer, device)
 
     # -- state and context -----------------------------------------------------------------------
 
     def state_dict(self) -> dict[str, Any]:
-        """The warmup schedule, :attr:`generator` and :meth:`batch_state_dict`.
+        """The warmup schedule, :attr:`generator`, :meth:`batch_state_dict` and, with
+        ``precision`` ``"fp16"``, the loss scaler (``"grad_scaler"``).
 
         The data state is the one from before the batch of :attr:`iteration` was drawn (it is
         requested ahead), so that a resumed run draws that batch again.
@@ -278,6 +307,8 @@ class BatchTrainer(Trainer):
         state = dict(self._pending_state)
         if self._scheduler is not None:
             state["scheduler"] = self._scheduler.state_dict()
+        if self._precision is not None and self._precision.scaler is not None:
+            state[_SCALER_STATE] = self._precision.state_dict()
         prefetched = self._prefetched
         if prefetched is not None and prefetched.index == self.iteration:
             state.update(prefetched.restore_point)
@@ -289,7 +320,7 @@ class BatchTrainer(Trainer):
         """Restore :meth:`state_dict`'s state, before or after the pieces exist (class doc)."""
         self._drop_prefetched(rewind=False)
         self._pending_state.update(
-            {key: state[key] for key in ("scheduler", *_DATA_STATE) if key in state}
+            {key: state[key] for key in ("scheduler", _SCALER_STATE, *_DATA_STATE) if key in state}
         )
         self._apply_pending_state()
 
@@ -307,7 +338,8 @@ class BatchTrainer(Trainer):
         """
         self._drop_prefetched(rewind=False)
         self._prepared = False
-        self._staging.clear()
+        self._transfer = None
+        self._compiled = None
         self.close_batches()
 
     # -- internals -------------------------------------------------------------------------------
@@ -330,58 +362,82 @@ class BatchTrainer(Trainer):
                 self._generator.set_state(torch.as_tensor(pending.pop("generator")).cpu())
             if "batches" in pending:
                 self.load_batch_state_dict(pending.pop("batches"))
+        if self._precision is not None and _SCALER_STATE in pending:
+            self._precision.load_state_dict(pending.pop(_SCALER_STATE))
 
-    def _take_batch(self, index: int) -> Batch:
-        """Batch ``index``: the one requested ahead, or a new one."""
+    def _set_up_step(self, model: Model, device: torch.device) -> None:
+        """The precision, transfer and memory format of the steps on ``device``."""
+        import torch
+
+        config = self.trainer_config
+        problem = precision_problem(config.precision, device)
+        if problem is not None:
+            raise TrainingError(
+                f"{type(config).__name__} {config.name!r} cannot train on {device} with "
+                f"precision {config.precision!r} ($.trainer_config.precision): {problem}. "
+                "Choose precision '32' (or 'bf16' where the device supports it), or another "
+                "device"
+            )
+        precision = self._precision
+        if precision is None or precision.device_type != device.type:
+            state = precision.state_dict() if precision is not None else {}
+            self._precision = MixedPrecision(config.precision, device)
+            self._precision.load_state_dict(state)
+            self._apply_pending_state()
+        if self._transfer is None or self._transfer.device != device:
+            # A batch held ahead for another device goes back and is drawn again.
+            held = self._prefetched
+            self._drop_prefetched(rewind=held is not None and held.index == self.iteration)
+            self._transfer = device_transfer(device)
+        if config.channels_last_3d:
+            model.to(memory_format=torch.channels_last_3d)  # 5-D weights only; in place
+
+    def _forward(self, model: Model) -> Any:
+        """What the step calls for the forward: ``model``, or its ``torch.compile`` wrapper
+        (made once per model; the model and its ``state_dict`` stay as they are)."""
+        if not self.trainer_config.compile:
+            return model
+        if self._compiled is None or self._compiled[0] is not model:
+            import torch
+
+            self._compiled = (model, torch.compile(model))
+        return self._compiled[1]
+
+    def _take_batch(self, index: int) -> InFlight:
+        """Batch ``index`` on its way to the device: the one requested ahead, or a new one."""
         prefetched = self._prefetched
         if prefetched is not None and prefetched.index == index:
             self._prefetched = None
-            return prefetched.batch
+            return prefetched.flight
         self._drop_prefetched(rewind=False)
-        return self.next_batch(index)
+        return self._send(self.next_batch(index))
 
     def _prefetch(self, index: int) -> _Prefetched:
-        """Request batch ``index`` ahead, remembering the data state from before it."""
+        """Request batch ``index`` ahead and start its transfer, remembering the data state
+        from before it."""
         restore_point = self._data_state()
-        self._prefetched = _Prefetched(index, self.next_batch(index), restore_point)
+        self._prefetched = _Prefetched(index, self._send(self.next_batch(index)), restore_point)
         return self._prefetched
+
+    def _send(self, batch: Batch) -> InFlight:
+        """Start the transfer of ``batch`` (released again where starting it fails)."""
+        assert self._transfer is not None, "iterate() sets the transfer up first"
+        try:
+            return self._transfer.start(batch)
+        except BaseException:
+            batch.release()
+            raise
 
     def _drop_prefetched(self, *, rewind: bool) -> None:
         """Release the batch requested ahead; with ``rewind``, undo its draws."""
         prefetched, self._prefetched = self._prefetched, None
         if prefetched is None:
             return
-        prefetched.batch.release()
+        assert self._transfer is not None, "a batch is only held ahead by iterate()"
+        self._transfer.release(prefetched.flight)
         if rewind:
             self._pending_state.update(prefetched.restore_point)
             self._apply_pending_state()
-
-    def _to_device(
-        self, batch: Batch, device: torch.device
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """raw, target and weight of ``batch`` on ``device``."""
-        return (
-            self._moved("raw", batch.raw, device),
-            self._moved("target", batch.target, device),
-            self._moved("weight", batch.weight, device),
-        )
-
-    def _moved(self, name: str, tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
-        """``tensor`` on ``device``: itself where it is there; from the host to CUDA through a
-        reused pinned buffer and a non-blocking copy (the host memory is free once it returns)."""
-        import torch
-
-        if tensor.device.type == device.type and device.type == "cpu":
-            return tensor
-        if tensor.device.type == "cpu" and device.type == "cuda" and not tensor.is_pinned():
-            staging = self._staging.get(name)
-            if staging is None or staging.shape != tensor.shape or staging.dtype != tensor.dtype:
-                staging = torch.empty(tensor.shape, dtype=tensor.dtype, pin_memory=True)
-                self._staging[name] = staging
-            # The previous copy out of this buffer has finished: the last step read its loss.
-            staging.copy_(tensor)
-            tensor = staging
-        return tensor.to(device, non_blocking=True)
 
     def _step(
         self,
@@ -390,26 +446,40 @@ class BatchTrainer(Trainer):
         inputs: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
         *,
         keep_gradients: bool,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """One optimizer step on ``inputs``; returns the loss and the prediction (not synced).
-
-        With ``keep_gradients`` the prediction keeps its gradient (d loss / d prediction).
-        """
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """One optimizer step on ``inputs``: the loss, the prediction (not synced) and, with
+        ``keep_gradients``, d loss / d prediction (unscaled; else None)."""
         import torch
 
         assert self._task is not None and self._scheduler is not None
+        precision = self._precision
+        assert precision is not None, "iterate() sets the precision up first"
         raw, target, weight = inputs
+        if self.trainer_config.channels_last_3d and raw.dim() == 5:
+            raw = raw.contiguous(memory_format=torch.channels_last_3d)
+        forward = self._forward(model)
         optimizer.zero_grad(set_to_none=True)
-        prediction = model(raw)
-        if keep_gradients and prediction.requires_grad:
-            prediction.retain_grad()
-        loss = self._task.loss.compute(prediction, target, weight)
-        torch.autograd.backward(loss)
-        optimizer.step()
+        with precision.autocast():
+            prediction = forward(raw)
+            if keep_gradients and prediction.requires_grad:
+                prediction.retain_grad()
+            loss = self._task.loss.compute(prediction, target, weight)
+        scale = precision.gradient_scale() if keep_gradients else 1.0
+        precision.backward(loss)
+        precision.step(optimizer)
         self._scheduler.step()
-        return loss, prediction
+        gradient = prediction.grad if keep_gradients else None
+        if gradient is not None and scale != 1.0:
+            gradient = gradient / scale
+        return loss, prediction, gradient
 
-    def _write_snapshot(self, iteration: int, batch: Batch, prediction: torch.Tensor) -> None:
+    def _write_snapshot(
+        self,
+        iteration: int,
+        batch: Batch,
+        prediction: torch.Tensor,
+        gradient: torch.Tensor | None,
+    ) -> None:
         container = self._snapshot_container
         assert container is not None
         arrays = {
@@ -417,8 +487,9 @@ class BatchTrainer(Trainer):
             "gt": batch.gt,
             "target": batch.target,
             "weight": batch.weight,
-            "prediction": prediction,
-            "gradients": prediction.grad,
+            # bfloat16 has no numpy type: autocast outputs are written as float32
+            "prediction": prediction.detach().float(),
+            "gradients": gradient.float() if gradient is not None else None,
             "mask": batch.mask,
         }
         write_snapshot(container, iteration, arrays, batch.geometry)
@@ -431,21 +502,25 @@ class BatchTrainer(Trainer):
         optimizer: torch.optim.Optimizer,
         device: torch.device,
     ) -> Iterator[TrainingIterationStats]:
+        transfer = self._transfer
+        assert transfer is not None
         model.train()
         ahead: _Prefetched | None = None
         started = time.perf_counter()
         try:
             for step in range(num_iterations):
                 iteration = self.iteration
-                batch = self._take_batch(iteration)
+                flight = self._take_batch(iteration)
                 try:
                     snapshot = self.snapshot_due(iteration)
-                    inputs = self._to_device(batch, device)
-                    loss, prediction = self._step(model, optimizer, inputs, keep_gradients=snapshot)
+                    inputs = transfer.ready(flight)
+                    loss, prediction, gradient = self._step(
+                        model, optimizer, inputs, keep_gradients=snapshot
+                    )
                     if snapshot:
-                        self._write_snapshot(iteration, batch, prediction)
+                        self._write_snapshot(iteration, flight.batch, prediction, gradient)
                 finally:
-                    batch.release()
+                    transfer.release(flight)
                 if step + 1 < num_iterations:
                     ahead = self._prefetch(iteration + 1)
                 stats = TrainingIterationStats(

@@ -115,9 +115,14 @@ class GunpowderTrainer(BatchTrainer):
     def next_batch(self, index: int) -> Batch:
         """Batch ``index`` from the workers: views of its shared-memory slot, no copy.
 
-        The slot goes back to its worker when the base releases the batch.
+        On a CUDA device the slots are page-locked (registered once) and the batch says
+        ``pinned``, so that the base copies it to the GPU asynchronously straight from the
+        slot. The slot goes back to its worker when the base releases the batch (after that
+        copy has completed).
         """
-        loaned = self._start_batches(index).get(index)
+        producer = self._start_batches(index)
+        producer.buffer.pin(self.device)
+        loaned = producer.get(index)
         arrays = loaned.arrays
         assert self._spec is not None
         return Batch(
@@ -128,6 +133,7 @@ class GunpowderTrainer(BatchTrainer):
             gt=arrays["gt"],
             mask=arrays["mask"],
             on_release=loaned.release,
+            pinned=loaned.pinned,
         )
 
     def close_batches(self) -> None:

@@ -9,6 +9,14 @@ and releases the slot after the step; a per-worker semaphore counts free slots. 
 worker owns its slots and batches are consumed in order, a slow worker never starves the
 others of slots.
 
+Pinned memory: on a CUDA device the training process registers the whole mapping as
+page-locked memory (:func:`dacapo_trainers.pin_host_memory`, ``cudaHostRegister``) on the
+first batch it takes for that device, after the workers have forked (CUDA may keep
+page-locked ranges out of a fork). The batches then say ``pinned``: the trainer copies them to
+the GPU asynchronously straight from the slot, with no host copy, and releases the slot once
+that copy has completed. :meth:`WorkerPool.close` unregisters the mapping after stopping the
+workers.
+
 Failure handling: a worker sends its exception (type, message, traceback) and exits; the
 training process raises :class:`DataWorkerError` with them. A worker that dies without a
 word (killed, segfault) is noticed through its process sentinel. Workers ignore SIGINT (the
@@ -29,12 +37,15 @@ import re
 import signal
 import sys
 import traceback
+import warnings
 import weakref
 from collections.abc import Callable
 from typing import Any
 
 import attrs
 import numpy as np
+
+from dacapo_trainers import PinnedMemory, pin_host_memory
 
 from ._pipeline import BatchLayout, PipelineSpec
 
@@ -54,11 +65,15 @@ class DataWorkerError(RuntimeError):
 
 @attrs.define(eq=False)
 class LoanedBatch:
-    """Batch ``index``: arrays valid until :meth:`release` (they may be shared memory)."""
+    """Batch ``index``: arrays valid until :meth:`release` (they may be shared memory).
+
+    ``pinned``: the arrays lie in memory registered as page-locked for CUDA.
+    """
 
     index: int
     arrays: dict[str, np.ndarray]
     _release: Callable[[], None]
+    pinned: bool = False
     _released: bool = False
 
     def release(self) -> None:
@@ -66,6 +81,44 @@ class LoanedBatch:
         if not self._released:
             self._released = True
             self._release()
+
+
+class HostBuffer:
+    """Anonymous shared memory holding a producer's batch slots, page-locked on demand.
+
+    Created before the workers fork (they inherit it); :meth:`pin` registers it for CUDA in the
+    training process, once; :meth:`close` unregisters it. A failed registration is said once
+    (warning) and the batches stay correct, copied from pageable memory.
+    """
+
+    def __init__(self, nbytes: int) -> None:
+        self.memory = mmap.mmap(-1, max(nbytes, 1))
+        self._pinned: PinnedMemory | None = None
+        self._pin_failed = False
+
+    @property
+    def pinned(self) -> bool:
+        """Whether the memory is registered as page-locked now."""
+        return self._pinned is not None and self._pinned.registered
+
+    def pin(self, device: Any) -> bool:
+        """Register the memory for CUDA when ``device`` is a CUDA device; whether it is pinned."""
+        if self._pinned is None and not self._pin_failed:
+            try:
+                self._pinned = pin_host_memory(self.memory, device)
+            except RuntimeError as error:
+                self._pin_failed = True
+                warnings.warn(
+                    f"GunpowderTrainer: the batch slots stay in pageable memory: {error}",
+                    stacklevel=2,
+                )
+        return self.pinned
+
+    def close(self) -> None:
+        """Unregister the memory (idempotent); the mapping itself goes with its last user."""
+        pinned, self._pinned = self._pinned, None
+        if pinned is not None:
+            pinned.close()
 
 
 class InlineBatches:
@@ -81,7 +134,8 @@ class InlineBatches:
         self.layout = layout
         self.next_index = start_index
         self._producer: Any = None
-        self._arrays = layout.allocate()
+        self.buffer = HostBuffer(layout.total_nbytes)
+        self._arrays = layout.views(self.buffer.memory)
         self._controller: Any = None
 
     def get(self, index: int) -> LoanedBatch:
@@ -94,12 +148,13 @@ class InlineBatches:
         with self._controller.limit(limits=1, user_api="blas"):
             self._producer.fill(index, self._arrays)
         self.next_index = index + 1
-        return LoanedBatch(index, self._arrays, lambda: None)
+        return LoanedBatch(index, self._arrays, lambda: None, pinned=self.buffer.pinned)
 
     def close(self) -> None:
         if self._producer is not None:
             producer, self._producer = self._producer, None
             producer.__exit__(None, None, None)
+        self.buffer.close()
 
 
 class WorkerPool:
@@ -124,7 +179,7 @@ class WorkerPool:
         self.start_index = start_index
         self.next_index = start_index
         self._slot_bytes = layout.total_nbytes
-        self._buffer = mmap.mmap(-1, self._slot_bytes * num_workers * depth)
+        self.buffer = HostBuffer(self._slot_bytes * num_workers * depth)
         self._semaphores = [context.Semaphore(depth) for _ in range(num_workers)]
         self._connections: list[Any] = []
         self._processes: list[Any] = []
@@ -141,7 +196,7 @@ class WorkerPool:
                         start_index,
                         spec,
                         layout,
-                        self._buffer,
+                        self.buffer.memory,
                         depth,
                         self._semaphores[worker],
                         writer,
@@ -202,13 +257,17 @@ class WorkerPool:
         if produced_index != index:  # pragma: no cover - a protocol bug
             raise RuntimeError(f"worker {worker} sent batch {produced_index}, expected {index}")
         offset = (worker * self.depth + slot) * self._slot_bytes
-        arrays = self.layout.views(self._buffer, offset)
+        arrays = self.layout.views(self.buffer.memory, offset)
         self.next_index = index + 1
-        return LoanedBatch(index, arrays, self._semaphores[worker].release)
+        return LoanedBatch(
+            index, arrays, self._semaphores[worker].release, pinned=self.buffer.pinned
+        )
 
     def close(self) -> None:
-        """Stop every worker (terminate, then kill) and wait for them. Idempotent."""
+        """Stop every worker (terminate, then kill), wait for them, unregister the slots'
+        pinned memory. Idempotent."""
         self._finalizer()
+        self.buffer.close()
 
 
 def _shutdown(processes: list[Any], connections: list[Any]) -> None:
