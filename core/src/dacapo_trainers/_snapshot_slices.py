@@ -68,14 +68,14 @@ def snapshot_arrays(container: LocalContainerIdentifier, iteration: int) -> list
     """
     import zarr
 
-    group = zarr.open_group(str(container.container), mode="r")
+    group: Any = zarr.open_group(str(container.container), mode="r")  # zarr 2 and 3 alike
     group_path = str(getattr(container, "dataset", "") or "")  # DaCapo's have none
     base = f"{group_path.strip('/')}/{iteration}".strip("/")
     if base not in group:
         raise FileNotFoundError(
             f"no snapshot {iteration} in {container.container} (no group {base!r})"
         )
-    snapshot = group[base]
+    snapshot: Any = group[base]
     if "volumes" in snapshot:
         base, snapshot = f"{base}/volumes", snapshot["volumes"]
     names = sorted(snapshot.array_keys(), key=_row_order)
