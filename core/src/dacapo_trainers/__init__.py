@@ -41,6 +41,7 @@ from ._errors import (
     TrainingFailedError,
     UnknownTypeError,
 )
+from ._geometry import output_voxel_size, sample_point_problem, world_bounds
 from ._loading import load_config, read_config_file
 from ._pinned_memory import PinnedMemory, pin_host_memory
 from ._protocols import (
@@ -128,10 +129,13 @@ __all__ = [
     "load_run_config",
     "normalize_raw",
     "open_array",
+    "output_voxel_size",
     "pin_host_memory",
     "read_config_file",
+    "sample_point_problem",
     "structure_config",
     "train",
     "unstructure_config",
+    "world_bounds",
     "write_array",
 ]

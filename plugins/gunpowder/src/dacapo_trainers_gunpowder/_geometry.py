@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from dacapo_trainers import Array, Dataset, Model
+from dacapo_trainers import Array, Dataset, Model, sample_point_problem, world_bounds
 
 
 def channels(array: Array) -> tuple[int, ...]:
@@ -18,37 +18,6 @@ def channels(array: Array) -> tuple[int, ...]:
     dims = len(array.voxel_size)
     shape = tuple(int(s) for s in array.data.shape)
     return shape[: len(shape) - dims]
-
-
-def world_bounds(array: Array) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    """World begin and end of ``array``'s spatial region."""
-    dims = len(array.voxel_size)
-    shape = tuple(int(s) for s in array.data.shape[-dims:])
-    begin = tuple(int(o) for o in array.offset)
-    end = tuple(b + s * int(v) for b, s, v in zip(begin, shape, array.voxel_size, strict=True))
-    return begin, end
-
-
-def sample_point_problem(dataset: Dataset) -> str | None:
-    """The first sample point of ``dataset`` outside its gt's region, as a refusal, or None."""
-    if dataset.gt is None or not dataset.sample_points:
-        return None
-    begin, end = world_bounds(dataset.gt)
-    points = np.asarray(dataset.sample_points, dtype=np.float64)
-    if points.ndim != 2 or points.shape[1] != len(begin):
-        return (
-            f"dataset {dataset.name!r}: sample points must each have {len(begin)} world "
-            f"coordinates, got an array of shape {points.shape}"
-        )
-    outside = np.flatnonzero(np.any((points < begin) | (points >= end), axis=1))
-    if len(outside) == 0:
-        return None
-    point = tuple(float(p) for p in points[outside[0]])
-    return (
-        f"dataset {dataset.name!r}: sample point {point} (one of {len(outside)} of its "
-        f"{len(points)} points outside) lies outside its gt, which covers {begin} to {end} "
-        "(world units, end excluded); sample points are world coordinates inside the gt"
-    )
 
 
 def _divides(fine: tuple[int, ...], coarse: tuple[int, ...]) -> bool:

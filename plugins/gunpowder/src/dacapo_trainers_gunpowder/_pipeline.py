@@ -22,7 +22,7 @@ from typing import Any
 import attrs
 import numpy as np
 
-from dacapo_trainers import Array, Dataset, InMemoryArray, Model, Task
+from dacapo_trainers import Array, Dataset, InMemoryArray, Model, Task, output_voxel_size
 
 from ._augment_configs import AugmentConfig
 from ._locations import BoxCounter, LocationSampler, spatial_nonzero
@@ -109,25 +109,13 @@ class Geometry:
         return _lcm(self.voxel_size, self.output_voxel_size)
 
 
-def scaled_voxel_size(model: Model, voxel_size: Sequence[int]) -> tuple[int, ...]:
-    """The model's output voxel size for input ``voxel_size``: ``model.scale(voxel_size)``
-    where the model has ``scale`` (DaCapo's models do; upsampling ones give a finer size),
-    else ``voxel_size``. ``scale`` gets a funlib ``Coordinate``, as in DaCapo."""
-    scale = getattr(model, "scale", None)
-    if scale is None:
-        return tuple(int(v) for v in voxel_size)
-    from funlib.geometry import Coordinate
-
-    return tuple(int(v) for v in scale(Coordinate(tuple(int(v) for v in voxel_size))))
-
-
 def geometry_of(datasets: Sequence[Dataset], model: Model) -> Geometry:
     voxel_size = tuple(int(v) for v in datasets[0].raw.voxel_size)
     return Geometry(
         voxel_size=voxel_size,
         input_shape=tuple(int(s) for s in model.input_shape),
         output_shape=tuple(int(s) for s in model.output_shape),
-        output_voxel_size=scaled_voxel_size(model, voxel_size),
+        output_voxel_size=output_voxel_size(model, voxel_size),
     )
 
 

@@ -8,7 +8,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from dacapo_trainers import Batch, BatchGeometry, BatchTrainer, Dataset, Model, Task
+from dacapo_trainers import (
+    Batch,
+    BatchGeometry,
+    BatchTrainer,
+    Dataset,
+    Model,
+    Task,
+    output_voxel_size,
+)
 
 from ._geometry import channels, datasets_problem, mask_channels
 from ._locations import NoValidLocationError
@@ -21,7 +29,6 @@ from ._pipeline import (
     geometry_of,
     location_sampler,
     preload,
-    scaled_voxel_size,
 )
 from ._trainer_config import GunpowderTrainerConfig
 from ._workers import InlineBatches, WorkerPool
@@ -68,7 +75,7 @@ class GunpowderTrainer(BatchTrainer):
         """
         output_voxel = None
         if model is not None and datasets:
-            output_voxel = scaled_voxel_size(model, datasets[0].raw.voxel_size)
+            output_voxel = output_voxel_size(model, datasets[0].raw.voxel_size)
         return datasets_problem(datasets, output_voxel, model)
 
     def prepare_batches(self, datasets: Sequence[Dataset], model: Model, task: Task) -> None:

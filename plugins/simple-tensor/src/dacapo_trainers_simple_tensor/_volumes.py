@@ -14,7 +14,15 @@ import attrs
 import numpy as np
 import torch
 
-from dacapo_trainers import Array, Dataset, InMemoryArray, Model, Predictor
+from dacapo_trainers import (
+    Array,
+    Dataset,
+    InMemoryArray,
+    Model,
+    Predictor,
+    output_voxel_size,
+    sample_point_problem,
+)
 
 _BYTES_PER_GB = 1e9
 
@@ -79,51 +87,6 @@ def geometry_problem(dataset: Dataset) -> str | None:
     return sample_point_problem(dataset)
 
 
-def sample_point_problem(dataset: Dataset) -> str | None:
-    """The first sample point of ``dataset`` outside its gt's region, as a refusal, or None.
-
-    Sample points are world coordinates; a point outside the gt cannot be the centre of an
-    output crop (it used to be moved silently to the nearest crop).
-    """
-    gt = dataset.gt
-    if gt is None or not dataset.sample_points:
-        return None
-    begin = np.asarray(gt.offset, dtype=np.float64)
-    end = begin + np.asarray(spatial_shape(gt)) * np.asarray(gt.voxel_size)
-    points = np.asarray(dataset.sample_points, dtype=np.float64)
-    if points.ndim != 2 or points.shape[1] != len(begin):
-        return (
-            f"dataset {dataset.name!r}: sample points must each have {len(begin)} world "
-            f"coordinates, got an array of shape {points.shape}"
-        )
-    outside = np.flatnonzero(np.any((points < begin) | (points >= end), axis=1))
-    if len(outside) == 0:
-        return None
-    point = tuple(float(p) for p in points[outside[0]])
-    return (
-        f"dataset {dataset.name!r}: sample point {point} lies outside its gt, which covers "
-        f"{tuple(int(b) for b in begin)} to {tuple(int(e) for e in end)} (world units, end "
-        f"excluded; {len(outside)} of its {len(points)} points are outside); sample points "
-        "are world coordinates inside the gt"
-    )
-
-
-def scaled_voxel_size(model: Model, voxel_size: Sequence[int]) -> tuple[int, ...]:
-    """The model's output voxel size for raw at ``voxel_size``: ``model.scale(voxel_size)``
-    where the model has ``scale`` (DaCapo's models; finer for one that upsamples), else
-    ``voxel_size``. ``scale`` gets a funlib ``Coordinate`` where funlib is installed (DaCapo's
-    models compute with it), else a tuple."""
-    scale = getattr(model, "scale", None)
-    size = tuple(int(v) for v in voxel_size)
-    if scale is None:
-        return size
-    try:
-        from funlib.geometry import Coordinate
-    except ImportError:
-        return tuple(int(v) for v in scale(size))
-    return tuple(int(v) for v in scale(Coordinate(size)))
-
-
 def model_problem(volumes: Sequence[TrainingVolume], model: Model) -> str | None:
     """Why ``model`` cannot train on ``volumes``: raw channels it does not take, or gt not on
     the grid it predicts on (``model.scale`` of raw's voxel size); None if it can."""
@@ -133,7 +96,7 @@ def model_problem(volumes: Sequence[TrainingVolume], model: Model) -> str | None
                 f"dataset {volume.name!r} has {volume.raw.shape[0]} raw channel(s) but the "
                 f"model takes {model.num_in_channels}"
             )
-        predicted = scaled_voxel_size(model, volume.voxel_size)
+        predicted = output_voxel_size(model, volume.voxel_size)
         if predicted != volume.gt_voxel_size:
             return (
                 f"dataset {volume.name!r} has gt voxel size {volume.gt_voxel_size} but the "
