@@ -4,6 +4,7 @@ Importing this package imports neither torch, nor gunpowder, nor any plugin.
 """
 
 from ._arrays import InMemoryArray, normalize_raw
+from ._axes import default_axis_names
 from ._batch import Batch, BatchGeometry
 from ._batch_config import BatchTrainerConfig
 from ._batch_trainer import BatchTrainer
@@ -118,6 +119,7 @@ __all__ = [
     "ZarrArray",
     "ZarrContainer",
     "__version__",
+    "default_axis_names",
     "default_registry",
     "hookimpl",
     "json_schema",

@@ -14,16 +14,10 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from ._axes import default_axis_names
+
 if TYPE_CHECKING:
     import torch
-
-#: Spatial axis names written when a geometry names none: the last ``dims`` of ``z, y, x``.
-_XYZ = ("z", "y", "x")
-
-
-def default_axis_names(dims: int) -> tuple[str, ...]:
-    """``("z", "y", "x")`` cut to ``dims`` axes (``d0, d1, ...`` beyond three)."""
-    return _XYZ[-dims:] if 0 < dims <= 3 else tuple(f"d{i}" for i in range(dims))
 
 
 def _int_tuple(values: Sequence[Any]) -> tuple[int, ...]:
