@@ -20,7 +20,7 @@ from ._config import (
 )
 from ._converter import ConfigConverter, structure_config, unstructure_config
 from ._discovery import ENTRY_POINT_GROUP, PluginRecord, PluginState
-from ._driver import TrainResult, load_run_config, train
+from ._driver import TrainResult, train
 from ._errors import (
     CannotTrainError,
     CheckpointError,
@@ -42,7 +42,7 @@ from ._errors import (
     TrainingFailedError,
     UnknownTypeError,
 )
-from ._loading import load_config, read_config_file
+from ._loading import load_config, load_run_config, read_config_file
 from ._protocols import (
     Array,
     Dataset,
