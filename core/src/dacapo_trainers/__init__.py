@@ -43,7 +43,9 @@ from ._errors import (
     UnknownTypeError,
 )
 from ._loading import load_config, load_run_config, read_config_file
+from ._models import build_model, output_voxel_size
 from ._protocols import (
+    Architecture,
     Array,
     Dataset,
     LocalContainerIdentifier,
@@ -66,6 +68,7 @@ from .hookspecs import hookimpl
 __version__ = "0.1.0"
 
 __all__ = [
+    "Architecture",
     "ArchitectureConfig",
     "Array",
     "ArrayConfig",
@@ -119,6 +122,7 @@ __all__ = [
     "ZarrArray",
     "ZarrContainer",
     "__version__",
+    "build_model",
     "default_axis_names",
     "default_registry",
     "hookimpl",
@@ -128,6 +132,7 @@ __all__ = [
     "load_run_config",
     "normalize_raw",
     "open_array",
+    "output_voxel_size",
     "read_config_file",
     "structure_config",
     "train",

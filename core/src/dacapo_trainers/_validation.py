@@ -20,6 +20,7 @@ from typing import Any
 import attrs
 
 from ._arrays import InMemoryArray
+from ._models import output_voxel_size
 from ._protocols import Array, Dataset
 
 #: At most this many output tiles of each validation dataset enter the validation loss.
@@ -85,7 +86,7 @@ class Validation:
         self.interval = interval
         self._input_shape = tuple(int(s) for s in model.input_shape)
         self._output_shape = tuple(int(s) for s in model.output_shape)
-        self._scale = getattr(model, "scale", None)
+        self._model = model
         self._crops: list[_Crop] | None = None
         for dataset in self.datasets:
             if dataset.gt is None:
@@ -135,7 +136,7 @@ class Validation:
         gt = dataset.gt
         assert gt is not None  # checked in __init__
         raw_voxel = tuple(int(v) for v in dataset.raw.voxel_size)
-        out_voxel = tuple(int(v) for v in (self._scale(raw_voxel) if self._scale else raw_voxel))
+        out_voxel = output_voxel_size(self._model, raw_voxel)
         if tuple(int(v) for v in gt.voxel_size) != out_voxel:
             raise ValueError(
                 f"validation dataset {dataset.name!r}: gt has voxel size {tuple(gt.voxel_size)}, "

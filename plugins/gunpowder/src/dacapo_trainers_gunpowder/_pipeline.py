@@ -23,6 +23,7 @@ import attrs
 import numpy as np
 
 from dacapo_trainers import Array, Dataset, InMemoryArray, Model, Task
+from dacapo_trainers import output_voxel_size as scaled_voxel_size
 
 from ._augment_configs import AugmentConfig
 from ._locations import BoxCounter, LocationSampler, spatial_nonzero
@@ -107,18 +108,6 @@ class Geometry:
     def grid(self) -> tuple[int, ...]:
         """The grid every shift of a sample lies on: lcm of raw's and the output's voxels."""
         return _lcm(self.voxel_size, self.output_voxel_size)
-
-
-def scaled_voxel_size(model: Model, voxel_size: Sequence[int]) -> tuple[int, ...]:
-    """The model's output voxel size for input ``voxel_size``: ``model.scale(voxel_size)``
-    where the model has ``scale`` (DaCapo's models do; upsampling ones give a finer size),
-    else ``voxel_size``. ``scale`` gets a funlib ``Coordinate``, as in DaCapo."""
-    scale = getattr(model, "scale", None)
-    if scale is None:
-        return tuple(int(v) for v in voxel_size)
-    from funlib.geometry import Coordinate
-
-    return tuple(int(v) for v in scale(Coordinate(tuple(int(v) for v in voxel_size))))
 
 
 def geometry_of(datasets: Sequence[Dataset], model: Model) -> Geometry:

@@ -14,7 +14,7 @@ import attrs
 import numpy as np
 import torch
 
-from dacapo_trainers import Array, Dataset, InMemoryArray, Model, Predictor
+from dacapo_trainers import Array, Dataset, InMemoryArray, Model, Predictor, output_voxel_size
 
 _BYTES_PER_GB = 1e9
 
@@ -108,22 +108,6 @@ def sample_point_problem(dataset: Dataset) -> str | None:
     )
 
 
-def scaled_voxel_size(model: Model, voxel_size: Sequence[int]) -> tuple[int, ...]:
-    """The model's output voxel size for raw at ``voxel_size``: ``model.scale(voxel_size)``
-    where the model has ``scale`` (DaCapo's models; finer for one that upsamples), else
-    ``voxel_size``. ``scale`` gets a funlib ``Coordinate`` where funlib is installed (DaCapo's
-    models compute with it), else a tuple."""
-    scale = getattr(model, "scale", None)
-    size = tuple(int(v) for v in voxel_size)
-    if scale is None:
-        return size
-    try:
-        from funlib.geometry import Coordinate
-    except ImportError:
-        return tuple(int(v) for v in scale(size))
-    return tuple(int(v) for v in scale(Coordinate(size)))
-
-
 def model_problem(volumes: Sequence[TrainingVolume], model: Model) -> str | None:
     """Why ``model`` cannot train on ``volumes``: raw channels it does not take, or gt not on
     the grid it predicts on (``model.scale`` of raw's voxel size); None if it can."""
@@ -133,7 +117,7 @@ def model_problem(volumes: Sequence[TrainingVolume], model: Model) -> str | None
                 f"dataset {volume.name!r} has {volume.raw.shape[0]} raw channel(s) but the "
                 f"model takes {model.num_in_channels}"
             )
-        predicted = scaled_voxel_size(model, volume.voxel_size)
+        predicted = output_voxel_size(model, volume.voxel_size)
         if predicted != volume.gt_voxel_size:
             return (
                 f"dataset {volume.name!r} has gt voxel size {volume.gt_voxel_size} but the "
