@@ -36,6 +36,7 @@ from typing import Any
 import attrs
 import numpy as np
 
+from ._errors import DataWorkerError
 from ._pipeline import BatchLayout, PipelineSpec
 
 #: How long (s) waiting processes sleep between checks that their peer is still alive.
@@ -46,10 +47,6 @@ POLL_INTERVAL = 0.5
 #: threads, whose parallel regions otherwise stall while one of them is descheduled. When the
 #: workers fall behind, the training process waits (sleeps) and they get the cores back.
 WORKER_NICENESS = int(os.environ.get("DACAPO_TRAINERS_GUNPOWDER_WORKER_NICENESS", "10"))
-
-
-class DataWorkerError(RuntimeError):
-    """A data worker failed; the message carries its exception and traceback."""
 
 
 @attrs.define(eq=False)
