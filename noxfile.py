@@ -62,9 +62,12 @@ def lint(session: nox.Session) -> None:
 
 @nox.session(python="3.11")
 def typecheck(session: nox.Session) -> None:
-    """mypy (strict) on the core."""
-    install(session, "mypy==2.4.1", CORE, "types-PyYAML", "pytest")  # pytest: the kit
-    session.run("mypy", "core/src/dacapo_trainers")
+    """mypy (strict) on the core and on each plugin, with their dependencies installed (torch,
+    gunpowder) so that mypy sees what they really return."""
+    plugins = existing_plugins("simple-tensor", "gunpowder", "distributed")
+    install(session, "mypy==2.4.1", CORE, *plugins, "types-PyYAML", "pytest")  # pytest: the kit
+    sources = [str(Path(plugin, "src")) for plugin in plugins]
+    session.run("mypy", str(ROOT / "core" / "src" / "dacapo_trainers"), *sources)
 
 
 @nox.session(python="3.11")

@@ -7,7 +7,7 @@ from typing import Any
 
 import attrs
 
-from ._axes import default_axis_names
+from ._axes import axis_name_tuple, default_axis_names
 
 
 def _as_int_tuple(value: Sequence[int]) -> tuple[int, ...]:
@@ -27,7 +27,7 @@ class InMemoryArray:
     data: Any
     voxel_size: tuple[int, ...] = attrs.field(converter=_as_int_tuple)
     offset: tuple[int, ...] = attrs.field(converter=_as_int_tuple)
-    axis_names: tuple[str, ...] = attrs.field(converter=tuple)
+    axis_names: tuple[str, ...] = attrs.field(converter=axis_name_tuple)
 
     @axis_names.default
     def _default_axis_names(self) -> tuple[str, ...]:

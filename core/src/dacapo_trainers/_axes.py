@@ -16,6 +16,8 @@ and the snapshot previews all name axes through :func:`default_axis_names`.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 #: The name of every unnamed channel (non-spatial) axis.
 CHANNEL_AXIS = "c^"
 #: The names of up to three unnamed spatial axes: the last ``n`` of these.
@@ -50,6 +52,11 @@ def default_axis_names(ndim: int, spatial_dims: int | None = None) -> tuple[str,
     else:
         names = tuple(f"d{index}" for index in range(spatial))
     return (CHANNEL_AXIS,) * (ndim - spatial) + names
+
+
+def axis_name_tuple(names: Iterable[str]) -> tuple[str, ...]:
+    """``names`` as a tuple of strings (the converter of ``axis_names`` fields)."""
+    return tuple(str(name) for name in names)
 
 
 def is_channel_axis(name: str) -> bool:

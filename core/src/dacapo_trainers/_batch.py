@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from ._axes import default_axis_names
+from ._axes import axis_name_tuple, default_axis_names
 
 if TYPE_CHECKING:
     import torch
@@ -48,7 +48,7 @@ class BatchGeometry:
     raw_offsets: tuple[tuple[int, ...], ...] = attrs.field(converter=_offsets)
     output_offsets: tuple[tuple[int, ...], ...] = attrs.field(converter=_offsets)
     axis_names: tuple[str, ...] = attrs.field(
-        converter=tuple,
+        converter=axis_name_tuple,
         default=attrs.Factory(lambda self: default_axis_names(self.dims), takes_self=True),
     )
 

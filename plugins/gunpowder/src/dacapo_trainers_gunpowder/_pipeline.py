@@ -22,8 +22,7 @@ from typing import Any
 import attrs
 import numpy as np
 
-from dacapo_trainers import Array, Dataset, InMemoryArray, Model, Task
-from dacapo_trainers import output_voxel_size as scaled_voxel_size
+from dacapo_trainers import Array, Dataset, InMemoryArray, Model, Task, output_voxel_size
 
 from ._augment_configs import AugmentConfig
 from ._locations import BoxCounter, LocationSampler, spatial_nonzero
@@ -108,6 +107,11 @@ class Geometry:
     def grid(self) -> tuple[int, ...]:
         """The grid every shift of a sample lies on: lcm of raw's and the output's voxels."""
         return _lcm(self.voxel_size, self.output_voxel_size)
+
+
+#: The model's output voxel size for an input voxel size: the core's rule, under the name the
+#: trainer imports from here.
+scaled_voxel_size = output_voxel_size
 
 
 def geometry_of(datasets: Sequence[Dataset], model: Model) -> Geometry:
