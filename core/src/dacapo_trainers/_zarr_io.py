@@ -63,7 +63,7 @@ def write_array(
         container_path = Path(container.container)
         # DaCapo's container identifiers have no dataset: write at the container's root.
         group_path = str(getattr(container, "dataset", "") or "")
-        dataset_path = f"{group_path.strip('/')}/{name}".strip("/")
+        dataset_path = ZarrContainer(container_path, group_path).path_of(name)
     spatial = len(voxel_size)
     if offset is None:
         offset = (0,) * spatial
