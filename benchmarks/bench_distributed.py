@@ -103,9 +103,9 @@ def worker(rank: int, args: argparse.Namespace, container: str, port: int, out: 
     )
     task = AffinitiesTaskConfig(name="affinities").build()
     torch.manual_seed(0)
-    ddp_model = task.create_model(architecture.build())
+    ddp_model = task.predictor.create_model(architecture.build())
     torch.manual_seed(0)
-    single_model = task.create_model(architecture.build())
+    single_model = task.predictor.create_model(architecture.build())
     inner = SimpleTensorTrainerConfig(
         name="bench", batch_size=args.batch_size, learning_rate=1e-4, warmup_iterations=100
     )

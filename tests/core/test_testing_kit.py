@@ -227,7 +227,7 @@ def test_conformance_tests_makes_a_subclass() -> None:
 
 def test_the_base_class_is_not_collected_and_names_its_checks() -> None:
     assert not TrainerConformance.__name__.startswith("Test")
-    checks = [name for name in vars(TrainerConformance) if name.startswith("test_")]
+    checks = [name for name in dir(TrainerConformance) if name.startswith("test_")]
     assert len(checks) >= 14
     for name in checks:
         assert getattr(TrainerConformance, name).__doc__, f"{name} has no docstring"

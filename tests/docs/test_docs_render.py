@@ -19,7 +19,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 HTML = Path(os.environ.get("DOCS_HTML", ROOT / "docs" / "_build" / "html"))
 SCREENSHOTS = Path(os.environ.get("DOCS_SCREENSHOTS", ROOT / "docs" / "_build" / "screenshots"))
-PAGES = ["index", "tutorial", "configure", "runs", "reference/api"]
+PAGES = ["index", "tutorial", "example_plugin", "configure", "runs", "reference/api"]
 WIDTH, HEIGHT = 1280, 900
 CHROMIUM_FLAGS = [
     "--headless",

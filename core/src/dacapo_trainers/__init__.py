@@ -4,6 +4,7 @@ Importing this package imports neither torch, nor gunpowder, nor any plugin.
 """
 
 from ._arrays import InMemoryArray, normalize_raw
+from ._axes import default_axis_names
 from ._batch import Batch, BatchGeometry
 from ._batch_config import BatchTrainerConfig
 from ._batch_trainer import BatchTrainer
@@ -19,7 +20,7 @@ from ._config import (
 )
 from ._converter import ConfigConverter, structure_config, unstructure_config
 from ._discovery import ENTRY_POINT_GROUP, PluginRecord, PluginState
-from ._driver import TrainResult, load_run_config, train
+from ._driver import TrainResult, train
 from ._errors import (
     CannotTrainError,
     CheckpointError,
@@ -41,10 +42,12 @@ from ._errors import (
     TrainingFailedError,
     UnknownTypeError,
 )
-from ._geometry import output_voxel_size, sample_point_problem, world_bounds
-from ._loading import load_config, read_config_file
+from ._geometry import sample_point_problem, world_bounds
+from ._loading import load_config, load_run_config, read_config_file
+from ._models import build_model, output_voxel_size
 from ._pinned_memory import PinnedMemory, pin_host_memory
 from ._protocols import (
+    Architecture,
     Array,
     Dataset,
     LocalContainerIdentifier,
@@ -67,6 +70,7 @@ from .hookspecs import hookimpl
 __version__ = "0.1.0"
 
 __all__ = [
+    "Architecture",
     "ArchitectureConfig",
     "Array",
     "ArrayConfig",
@@ -121,6 +125,8 @@ __all__ = [
     "ZarrArray",
     "ZarrContainer",
     "__version__",
+    "build_model",
+    "default_axis_names",
     "default_registry",
     "hookimpl",
     "json_schema",

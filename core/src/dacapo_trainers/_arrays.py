@@ -7,6 +7,8 @@ from typing import Any
 
 import attrs
 
+from ._axes import axis_name_tuple, default_axis_names
+
 
 def _as_int_tuple(value: Sequence[int]) -> tuple[int, ...]:
     return tuple(int(v) for v in value)
@@ -17,24 +19,19 @@ class InMemoryArray:
     """An :class:`~dacapo_trainers.Array` over a numpy array already in memory.
 
     Trainers wrap crops in it before handing them to a task's predictor. ``axis_names`` defaults
-    to ``z, y, x`` (or ``y, x``) for the spatial axes, with ``"c^"`` first when the data has one
-    more axis than ``voxel_size`` has entries.
+    to :func:`~dacapo_trainers.default_axis_names` for the data's number of axes, the last
+    ``len(voxel_size)`` of them spatial: ``z, y, x`` (or ``y, x``), with ``"c^"`` for each
+    leading channel axis.
     """
 
     data: Any
     voxel_size: tuple[int, ...] = attrs.field(converter=_as_int_tuple)
     offset: tuple[int, ...] = attrs.field(converter=_as_int_tuple)
-    axis_names: tuple[str, ...] = attrs.field(converter=tuple)
+    axis_names: tuple[str, ...] = attrs.field(converter=axis_name_tuple)
 
     @axis_names.default
     def _default_axis_names(self) -> tuple[str, ...]:
-        spatial = (
-            ("z", "y", "x")[-len(self.voxel_size) :]
-            if len(self.voxel_size) <= 3
-            else tuple(f"d{i}" for i in range(len(self.voxel_size)))
-        )
-        extra = int(self.data.ndim) - len(self.voxel_size)
-        return ("c^",) * extra + tuple(spatial)
+        return default_axis_names(int(self.data.ndim), len(self.voxel_size))
 
     @property
     def dtype(self) -> Any:

@@ -14,16 +14,10 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from ._axes import axis_name_tuple, default_axis_names
+
 if TYPE_CHECKING:
     import torch
-
-#: Spatial axis names written when a geometry names none: the last ``dims`` of ``z, y, x``.
-_XYZ = ("z", "y", "x")
-
-
-def default_axis_names(dims: int) -> tuple[str, ...]:
-    """``("z", "y", "x")`` cut to ``dims`` axes (``d0, d1, ...`` beyond three)."""
-    return _XYZ[-dims:] if 0 < dims <= 3 else tuple(f"d{i}" for i in range(dims))
 
 
 def _int_tuple(values: Sequence[Any]) -> tuple[int, ...]:
@@ -54,7 +48,7 @@ class BatchGeometry:
     raw_offsets: tuple[tuple[int, ...], ...] = attrs.field(converter=_offsets)
     output_offsets: tuple[tuple[int, ...], ...] = attrs.field(converter=_offsets)
     axis_names: tuple[str, ...] = attrs.field(
-        converter=tuple,
+        converter=axis_name_tuple,
         default=attrs.Factory(lambda self: default_axis_names(self.dims), takes_self=True),
     )
 

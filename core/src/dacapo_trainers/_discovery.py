@@ -105,12 +105,13 @@ def autoload_enabled(environ: Mapping[str, str]) -> bool:
     return value not in {"1", "true", "yes", "on"}
 
 
-def _incompatibility(requires: Iterable[str], installed_core: str) -> str | None:
-    """Why a distribution's requirement on the core excludes ``installed_core``, or None."""
-    try:
-        core = Version(installed_core)
-    except InvalidVersion:
-        return None
+def core_requirements(requires: Iterable[str]) -> list[Requirement]:
+    """The requirements on the core among a distribution's ``Requires-Dist`` lines.
+
+    Lines that do not parse, and requirements that apply only with an extra (a marker false
+    without one), are left out.
+    """
+    found = []
     for line in requires:
         try:
             requirement = Requirement(line)
@@ -120,12 +121,40 @@ def _incompatibility(requires: Iterable[str], installed_core: str) -> str | None
             continue
         if requirement.marker is not None and not requirement.marker.evaluate({"extra": ""}):
             continue
+        found.append(requirement)
+    return found
+
+
+def incompatibility(requires: Iterable[str], installed_core: str) -> str | None:
+    """Why a distribution's requirements on the core exclude ``installed_core``, or None.
+
+    The registry marks such a plugin ``incompatible``; the conformance kit fails with the same
+    reason.
+    """
+    try:
+        core = Version(installed_core)
+    except InvalidVersion:
+        return None
+    for requirement in core_requirements(requires):
         if not requirement.specifier.contains(core, prereleases=True):
             return (
                 f"requires {CORE_DISTRIBUTION}{requirement.specifier} but {installed_core} "
                 "is installed; upgrade the plugin or install a matching dacapo-trainers"
             )
     return None
+
+
+def core_requirement(version: str | None = None) -> str:
+    """The requirement a plugin written for core ``version`` (default: the installed one)
+    declares: its minor series while the core is 0.x (``dacapo-trainers>=0.1,<0.2``), its
+    major from 1.0 on. The scaffold writes it; the conformance kit suggests it."""
+    text = core_version() if version is None else version
+    try:
+        parsed = Version(text)
+    except InvalidVersion:
+        return CORE_DISTRIBUTION
+    upper = f"0.{parsed.minor + 1}" if parsed.major == 0 else f"{parsed.major + 1}"
+    return f"{CORE_DISTRIBUTION}>={parsed.major}.{parsed.minor},<{upper}"
 
 
 def _missing_module(target: str) -> str | None:
@@ -212,7 +241,7 @@ def check_record(record: PluginRecord, installed_core: str) -> PluginRecord:
     if record.checked:
         return record
     record = attrs.evolve(record, checked=True)
-    reason = _incompatibility(record.requires, installed_core)
+    reason = incompatibility(record.requires, installed_core)
     if reason is not None:
         return attrs.evolve(record, state=PluginState.INCOMPATIBLE, error=reason)
     missing = _missing_module(record.target)

@@ -31,7 +31,7 @@ import attrs
 from ._checkpoints import iteration_of, latest_checkpoint
 from ._converter import ConfigConverter
 from ._errors import DacapoTrainersError
-from ._loading import read_config_file
+from ._loading import load_config
 from ._observers import check_run_observers
 from ._output_folder import RUN_CONFIG_COPY as RUN_CONFIG_COPY
 from ._output_folder import OutputFolder
@@ -44,12 +44,6 @@ from ._signals import stop_requests
 from ._training_loop import SNAPSHOTS as SNAPSHOTS
 from ._training_loop import TrainingLoop
 from ._training_loop import TrainResult as TrainResult
-
-
-def load_run_config(path: str | Path, registry: Registry | None = None) -> RunConfig:
-    """Read and structure a run file (YAML, JSON or TOML)."""
-    data = read_config_file(path)
-    return ConfigConverter(registry).structure(data, RunConfig, source=str(path))
 
 
 def output_folder(run: RunConfig) -> Path:
@@ -85,7 +79,7 @@ def train(
     source = None
     if not isinstance(run, RunConfig):
         source = str(run)
-        run = load_run_config(run, registry)
+        run = load_config(run, RunConfig, registry=registry)
     check_run_observers(run)
     converter = ConfigConverter(registry)
     run = attrs.evolve(run, output=output_folder(run).resolve())

@@ -1,15 +1,11 @@
 """World geometry every trainer needs: array extents, the model's output grid, sample points.
 
 Public helpers, so that trainers (first-party or not) agree on what a dataset's region is,
-which voxel size a model predicts at, and which sample points are usable. Imports neither
-torch nor funlib at module import.
+and which sample points are usable (the model's output voxel size is
+:func:`~dacapo_trainers.output_voxel_size`, in ``_models``).
 """
 
 from __future__ import annotations
-
-import importlib
-from collections.abc import Sequence
-from typing import Any
 
 from ._protocols import Array, Dataset
 
@@ -21,24 +17,6 @@ def world_bounds(array: Array) -> tuple[tuple[int, ...], tuple[int, ...]]:
     begin = tuple(int(o) for o in array.offset)
     end = tuple(b + s * int(v) for b, s, v in zip(begin, shape, array.voxel_size, strict=True))
     return begin, end
-
-
-def output_voxel_size(model: Any, raw_voxel_size: Sequence[int]) -> tuple[int, ...]:
-    """The voxel size ``model`` predicts at for raw at ``raw_voxel_size``.
-
-    ``model.scale(voxel_size)`` where the model has ``scale`` (DaCapo's models do; one that
-    upsamples gives a finer size), else the raw voxel size. ``scale`` gets a funlib
-    ``Coordinate`` where funlib is installed (DaCapo's models compute with it), else a tuple.
-    """
-    size = tuple(int(v) for v in raw_voxel_size)
-    scale = getattr(model, "scale", None)
-    if scale is None:
-        return size
-    try:
-        coordinate: Any = importlib.import_module("funlib.geometry").Coordinate
-    except ImportError:
-        return tuple(int(v) for v in scale(size))
-    return tuple(int(v) for v in scale(coordinate(size)))
 
 
 def sample_point_problem(dataset: Dataset) -> str | None:

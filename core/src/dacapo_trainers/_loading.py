@@ -1,5 +1,9 @@
 """Reading config files: YAML (safe loader only), JSON and TOML, chosen by file suffix.
 
+:func:`load_config` reads any config file (a run file or a tagged config); the other public
+functions here are thin aliases kept for older code (:func:`load_run_config`) or its first
+half (:func:`read_config_file`: the plain data, not structured).
+
 Whatever a file holds, reading it ends in plain data or a :class:`ConfigError`: nesting is
 limited to :data:`MAX_DEPTH` levels (deeper files would exhaust Python's stack), YAML aliases
 may not expand to more than :data:`MAX_VALUES` values (a few kilobytes of aliases can stand
@@ -12,12 +16,13 @@ import functools
 import json
 import tomllib
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 from ._config import TaggedConfig
 from ._converter import ConfigConverter
 from ._errors import ConfigError, ConfigIssue
 from ._registry import Registry
+from ._run_config import RunConfig, is_run_data
 
 T = TypeVar("T")
 
@@ -29,7 +34,10 @@ MAX_VALUES = 1_000_000
 
 
 def read_config_file(path: str | Path) -> Any:
-    """The plain data in a YAML, JSON or TOML file.
+    """The plain data in a YAML, JSON or TOML file: what :func:`load_config` structures.
+
+    For code that looks at a file's data before (or instead of) building configs from it; to
+    read a config, call :func:`load_config`, which reads the file through this function.
 
     :raises ConfigError: the file is missing, has another suffix, or does not parse (the
         message gives the line and column).
@@ -208,15 +216,63 @@ def _syntax(
     return ConfigError([ConfigIssue("$", f"{kind} syntax error{where}: {message}")])
 
 
+@overload
 def load_config(
-    path: str | Path,
-    cls: type[T] = TaggedConfig,  # type: ignore[assignment]
-    *,
-    registry: Registry | None = None,
-) -> T:
-    """Read a config file and structure it as ``cls`` (default: any tagged config).
+    path: str | Path, cls: None = None, *, registry: Registry | None = None
+) -> RunConfig | TaggedConfig: ...
 
-    :raises ConfigError: for an unreadable file or malformed content.
+
+@overload
+def load_config(path: str | Path, cls: type[T], *, registry: Registry | None = None) -> T: ...
+
+
+def load_config(
+    path: str | Path, cls: type[Any] | None = None, *, registry: Registry | None = None
+) -> Any:
+    """Read any config file (YAML, JSON or TOML): a run file or a tagged config.
+
+    This is the one function that reads config files: the CLI, :func:`~dacapo_trainers.train`
+    and the test kit all read through it.
+
+    :param path: a ``.yaml``/``.yml``, ``.json`` or ``.toml`` file.
+    :param cls: what the file must hold. None (the default): what the file holds decides,
+        a :class:`~dacapo_trainers.RunConfig` for a run file (a mapping with
+        ``trainer_config`` and no ``"__type__"``), else the config its ``"__type__"`` names
+        (any :class:`~dacapo_trainers.TaggedConfig`). A class (``RunConfig``,
+        ``TrainerConfig``, a plugin's config class, ...): the file must hold one of those.
+    :param registry: where ``"__type__"`` names are looked up; default
+        :func:`~dacapo_trainers.default_registry`.
+    :raises ConfigError: the file is missing, unreadable or malformed, or its content is not
+        a valid ``cls``; every problem is reported with its path (``$.datasets[0].container``)
+        and the file's name.
     """
     data = read_config_file(path)
+    if cls is None:
+        cls = RunConfig if is_run_data(data) else TaggedConfig
+    problem = _kind_problem(data, cls)
+    if problem is not None:
+        raise ConfigError([ConfigIssue("$", problem)], source=str(path))
     return ConfigConverter(registry).structure(data, cls, source=str(path))
+
+
+def _kind_problem(data: Any, cls: type[Any]) -> str | None:
+    """Why ``data`` is the other kind of file than ``cls`` asks for (run vs. tagged), or None:
+    one sentence instead of an issue for every key that does not fit."""
+    if cls is RunConfig and isinstance(data, dict) and isinstance(data.get("__type__"), str):
+        return (
+            f"this file holds a {data['__type__']} config, not a run; a run file has "
+            "trainer_config, architecture_config, task_config, datasets and num_iterations "
+            "(and no '__type__')"
+        )
+    if isinstance(cls, type) and issubclass(cls, TaggedConfig) and is_run_data(data):
+        return f"this file holds a run (it has trainer_config), not a {cls.__name__}"
+    return None
+
+
+def load_run_config(path: str | Path, registry: Registry | None = None) -> RunConfig:
+    """Read a run file: ``load_config(path, RunConfig, registry=registry)``.
+
+    Kept for code written before :func:`load_config` read run files; prefer
+    :func:`load_config`.
+    """
+    return load_config(path, RunConfig, registry=registry)

@@ -13,10 +13,28 @@ What DaCapo 0.3.5's own objects satisfy:
   ``gt_region_for_roi``; the trainers here call ``create_weight(gt, target, mask)`` and use
   the array it returns. Hence :class:`Task` neither, for DaCapo's tasks.
 
-Optional parts that the training driver uses when present, checked with ``getattr``:
-``create_model(architecture)`` on a task's predictor (:class:`ModelFactory`; without it the
-architecture itself is trained) and ``scale(voxel_size)`` on a model (:class:`ScalingModel`;
-without it the output voxel size is the input's).
+Every part the core uses is declared here. Two parts are optional, checked with
+``isinstance`` against their own protocol in one place each
+(:func:`~dacapo_trainers.build_model` and :func:`~dacapo_trainers.output_voxel_size`):
+
+* ``create_model(architecture)`` on a task's predictor (:class:`ModelFactory`); without it
+  the architecture itself is trained;
+* ``scale(voxel_size)`` on a model or an architecture (:class:`ScalingModel`); without it the
+  output voxel size is the input's.
+
+An :class:`Architecture` may also have ``eval_input_shape`` (the reference heads pass it on;
+without it prediction uses ``input_shape``).
+
+What the core calls, and where:
+
+* the driver (``_run_inputs``): ``config.build()`` of every config, the datasets'
+  ``raw``/``gt``/``mask`` geometry (``voxel_size``, ``offset``, ``data.shape``) and
+  ``weight``, :func:`~dacapo_trainers.build_model`;
+* the training loop: ``model.to(device)``, ``model.state_dict()`` and
+  ``model.load_state_dict(state)`` (checkpoints and start weights), and the trainer;
+* the validation: ``model.input_shape``, ``output_shape``, ``training``, ``eval()``,
+  ``train(mode)``, calling the model, :func:`~dacapo_trainers.output_voxel_size`,
+  ``task.predictor.create_target``/``create_weight`` and ``task.loss.compute``.
 """
 
 from __future__ import annotations
@@ -83,11 +101,33 @@ class Dataset(Protocol):
 
 
 @runtime_checkable
+class Architecture(Protocol):
+    """The network a task's predictor builds its model from (DaCapo's ``Architecture``).
+
+    Shapes are in voxels, spatial axes only. It may also have ``eval_input_shape`` (the input
+    shape for prediction) and ``scale`` (see :class:`ScalingModel`). A
+    :class:`ModelFactory` turns it into the :class:`Model` to train; without one, the
+    architecture is trained as it is and must be a :class:`Model` itself.
+    """
+
+    @property
+    def input_shape(self) -> Sequence[int]: ...
+
+    @property
+    def num_in_channels(self) -> int: ...
+
+    @property
+    def num_out_channels(self) -> int: ...
+
+
+@runtime_checkable
 class Model(Protocol):
     """A ``torch.nn.Module`` that knows its input and output shapes (in voxels, spatial only).
 
     ``eval_input_shape`` is the input shape for prediction (DaCapo's input shape plus its
     ``eval_shape_increase``). A model may also have ``scale`` (see :class:`ScalingModel`).
+    ``training``, ``eval``, ``train``, ``state_dict`` and ``load_state_dict`` are
+    ``torch.nn.Module``'s.
     """
 
     @property
@@ -109,9 +149,16 @@ class Model(Protocol):
 
     def parameters(self, recurse: bool = True) -> Any: ...
 
+    @property
+    def training(self) -> bool: ...
+
     def state_dict(self, *args: Any, **kwargs: Any) -> Any: ...
 
+    def load_state_dict(self, state_dict: Any, strict: bool = True) -> Any: ...
+
     def train(self, mode: bool = True) -> Any: ...
+
+    def eval(self) -> Any: ...
 
     def to(self, *args: Any, **kwargs: Any) -> Any: ...
 
@@ -122,8 +169,8 @@ class ScalingModel(Protocol):
 
     ``scale(voxel_size)`` is the output voxel size for input voxels of ``voxel_size`` (e.g.
     half of it for a network that upsamples by 2). Models without ``scale`` keep the voxel
-    size; the driver refuses a model that changes it, since the trainers crop gt at the raw
-    voxel size.
+    size. Read it through :func:`~dacapo_trainers.output_voxel_size`, which passes a funlib
+    ``Coordinate`` as DaCapo does.
     """
 
     def scale(self, voxel_size: Sequence[int]) -> Sequence[int]: ...
@@ -149,13 +196,14 @@ class Predictor(Protocol):
 class ModelFactory(Protocol):
     """A predictor that builds the model to train from an architecture (as DaCapo's).
 
-    The driver calls ``task.predictor.create_model(architecture)`` when the predictor has it
-    (adding the task's head, e.g. one output channel per affinity) and trains the
-    architecture itself otherwise. It may raise ``ValueError`` for an architecture that does
-    not fit the task (e.g. an affinity offset larger than the output shape).
+    :func:`~dacapo_trainers.build_model` (which the driver and the test kit call) calls
+    ``task.predictor.create_model(architecture)`` when the predictor has it (adding the task's
+    head, e.g. one output channel per affinity) and trains the architecture itself otherwise.
+    It may raise ``ValueError`` for an architecture that does not fit the task (e.g. an
+    affinity offset larger than the output shape).
     """
 
-    def create_model(self, architecture: Model) -> Model: ...
+    def create_model(self, architecture: Architecture) -> Model: ...
 
 
 @runtime_checkable

@@ -22,6 +22,7 @@ from ._errors import (
     DacapoTrainersError,
     raised_in,
 )
+from ._models import build_model
 from ._registry import Registry
 from ._run_config import RunConfig
 from ._trainer import Trainer
@@ -115,17 +116,14 @@ def open_inputs(
         "$.architecture_config", architecture_config, registry, source, architecture_config.build
     )
     task = _built("$.task_config", task_config, registry, source, task_config.build)
-    create_model = getattr(task.predictor, "create_model", None)
-    model = architecture
-    if create_model is not None:
-        model = _built(
-            "$.architecture_config",
-            architecture_config,
-            registry,
-            source,
-            lambda: create_model(architecture),
-            doing=f"the model of task {task_config.name!r} cannot be built from it",
-        )
+    model = _built(
+        "$.architecture_config",
+        architecture_config,
+        registry,
+        source,
+        lambda: build_model(task, architecture),
+        doing=f"the model of task {task_config.name!r} cannot be built from it",
+    )
     return RunInputs(datasets, task, model, device)
 
 

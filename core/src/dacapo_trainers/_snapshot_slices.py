@@ -22,6 +22,7 @@ from typing import Any
 
 import attrs
 
+from ._axes import default_axis_names, is_channel_axis
 from ._protocols import LocalContainerIdentifier
 from ._zarr_io import open_array
 
@@ -110,11 +111,13 @@ def read_central_slice(container: Path, path: str, max_channels: int = 6) -> Arr
     names = list(array.axis_names)
     if len(names) != array.data.ndim:  # metadata that does not match: trust the shape
         spatial_count = len(array.voxel_size)
-        names = ["c^"] * (array.data.ndim - spatial_count) + names[-spatial_count:]
-    spatial = [i for i, name in enumerate(names) if not name.endswith("^")]
+        names = [*default_axis_names(array.data.ndim - spatial_count, 0), *names[-spatial_count:]]
+    spatial = [i for i, name in enumerate(names) if not is_channel_axis(name)]
     if len(spatial) < 2:
         return None
-    channel_axes = [i for i, name in enumerate(names) if name.endswith("^") and name != BATCH_AXIS]
+    channel_axes = [
+        i for i, name in enumerate(names) if is_channel_axis(name) and name != BATCH_AXIS
+    ]
     shape = array.data.shape
     index: list[Any] = []
     cut: list[tuple[str, int]] = []

@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from ._axes import default_axis_names
 from ._zarr_io import write_array
 
 if TYPE_CHECKING:
@@ -88,7 +89,7 @@ def write_snapshot(
             data,
             voxel_size=geometry.raw_voxel_size if is_raw else geometry.output_voxel_size,
             offset=geometry.raw_offsets[0] if is_raw else geometry.output_offsets[0],
-            axis_names=["c^"] * (data.ndim - dims) + spatial,
+            axis_names=[*default_axis_names(data.ndim - dims, 0), *spatial],
         )
         written.append(path)
     return written

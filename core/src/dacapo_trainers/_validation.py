@@ -20,7 +20,7 @@ from typing import Any
 import attrs
 
 from ._arrays import InMemoryArray
-from ._geometry import output_voxel_size
+from ._models import output_voxel_size
 from ._protocols import Array, Dataset
 
 #: At most this many output tiles of each validation dataset enter the validation loss.

@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 import attrs
 
+from ._axes import default_axis_names
 from ._protocols import LocalContainerIdentifier
 
 
@@ -49,8 +50,9 @@ def write_array(
 
     ``container`` is a :class:`~dacapo_trainers.LocalContainerIdentifier` (the array goes into
     its ``dataset`` group, when it has one) or a container path. Leading non-spatial axes
-    (channels, batch) are named ``"c^"`` unless ``axis_names`` says otherwise. Returns the
-    container path.
+    (channels, batch) are named ``"c^"`` and the spatial ones ``z, y, x`` (the rule of
+    :func:`~dacapo_trainers.default_axis_names`) unless ``axis_names`` says otherwise.
+    Returns the container path.
     """
     import numpy as np
 
@@ -61,12 +63,12 @@ def write_array(
         container_path = Path(container.container)
         # DaCapo's container identifiers have no dataset: write at the container's root.
         group_path = str(getattr(container, "dataset", "") or "")
-        dataset_path = f"{group_path.strip('/')}/{name}".strip("/")
+        dataset_path = ZarrContainer(container_path, group_path).path_of(name)
     spatial = len(voxel_size)
     if offset is None:
         offset = (0,) * spatial
     if axis_names is None:
-        axis_names = ["c^"] * (data.ndim - spatial) + ["z", "y", "x"][-spatial:]
+        axis_names = default_axis_names(data.ndim, spatial)
     if units is None:
         units = ["nm"] * spatial
     group = _open_group(container_path, "a")
@@ -128,7 +130,8 @@ def open_array(container: str | Path, dataset: str) -> ZarrArray:
 
     Geometry of a plain array comes from its attributes: ``voxel_size`` (or ``resolution``;
     default 1 per spatial axis), ``offset`` in world units (default 0) and ``axis_names``
-    (channel axes end in ``^`` and come first). Spatial axes are the last ``len(voxel_size)``
+    (channel axes end in ``^`` and come first; without the attribute,
+    :func:`~dacapo_trainers.default_axis_names`). Spatial axes are the last ``len(voxel_size)``
     (else those ``axis_names`` does not mark as channels; else the last 3). Multiscale images
     take voxel size and offset from their ``coordinateTransformations``; micrometre scales that
     are not whole numbers are converted to nanometres.

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
+from ._axes import SPATIAL_AXES, default_axis_names
 from ._zarr_io import ZarrArray
 
 NodeKind = Literal["array", "group"]
@@ -253,12 +254,8 @@ def _attribute_geometry(
                 "fix the attribute (the world position of voxel 0, one entry per spatial axis)",
             )
         offset = whole
-    axis_names = names if names is not None else _default_axis_names(ndim, spatial)
+    axis_names = names if names is not None else default_axis_names(ndim, spatial)
     return voxel_size, offset, tuple(str(n) for n in axis_names)
-
-
-def _default_axis_names(ndim: int, spatial: int) -> list[str]:
-    return ["c^"] * (ndim - spatial) + (["z", "y", "x"][-spatial:] if spatial <= 3 else [])
 
 
 def _ome_geometry(
@@ -286,8 +283,7 @@ def _ome_geometry(
         a.get("type") if isinstance(a, dict) else None for a in axes
     ]  # v0.3 axes are plain names
     space = [
-        t == "space" or (t is None and n in ("z", "y", "x"))
-        for t, n in zip(types, names, strict=True)
+        t == "space" or (t is None and n in SPATIAL_AXES) for t, n in zip(types, names, strict=True)
     ]
     if not any(space) or space != sorted(space):
         raise bad(f"has axes {names}: spatial axes must come last, after channel axes")

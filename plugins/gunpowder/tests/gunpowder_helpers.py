@@ -8,6 +8,7 @@ from typing import Any
 
 import attrs
 import numpy as np
+import yaml
 
 from dacapo_trainers import InMemoryArray, open_array, write_array
 
@@ -167,3 +168,45 @@ def centre(array: np.ndarray) -> np.ndarray:
     shape = np.array(array.shape[-3:]) // 2
     begin = (np.array(array.shape[-3:]) - shape) // 2
     return array[tuple(slice(b, b + s) for b, s in zip(begin, shape, strict=True))]
+
+
+def demo_run_file(
+    folder: Path, iterations: int, augments: list[dict[str, Any]], **dataset: Any
+) -> Path:
+    """``folder/run.yaml``: a gunpowder run (one data worker, a tiny U-Net, affinities) on the
+    demo data in ``folder/demo.zarr``; ``dataset`` adds fields to its dataset config."""
+    run = {
+        "name": "gp-run",
+        "trainer_config": {
+            "__type__": "GunpowderTrainerConfig",
+            "name": "gp",
+            "batch_size": 1,
+            "learning_rate": 1e-3,
+            "num_data_fetchers": 1,
+            "augments": augments,
+        },
+        "architecture_config": {
+            "__type__": "UNetConfig",
+            "name": "unet",
+            "input_shape": [20, 20, 20],
+            "downsample_factors": [[2, 2, 2]],
+            "num_fmaps": 2,
+        },
+        "task_config": {"__type__": "AffinitiesTaskConfig", "name": "affs"},
+        "datasets": [
+            {
+                "__type__": "ZarrDatasetConfig",
+                "name": "demo",
+                "container": str(folder / "demo.zarr"),
+                "mask": "mask",
+                **dataset,
+            }
+        ],
+        "num_iterations": iterations,
+        "checkpoint_interval": 2,
+        "output": str(folder / "out"),
+        "device": "cpu",
+    }
+    path = folder / "run.yaml"
+    path.write_text(yaml.safe_dump(run))
+    return path

@@ -6,56 +6,24 @@ import subprocess
 import sys
 from pathlib import Path
 
-import yaml
+from gunpowder_helpers import demo_run_file
 
 from dacapo_trainers.reference import make_demo_data
 
 
 def _run_file(folder: Path, iterations: int) -> Path:
-    run = {
-        "name": "augmented",
-        "trainer_config": {
-            "__type__": "GunpowderTrainerConfig",
-            "name": "gp",
-            "batch_size": 1,
-            "learning_rate": 1e-3,
-            "num_data_fetchers": 1,
-            "augments": [
-                {
-                    "__type__": "ElasticAugmentConfig",
-                    "control_point_spacing": [10, 10, 10],
-                    "control_point_displacement_sigma": [1.0, 1.0, 1.0],
-                    "rotation_interval": [0.0, 0.5],
-                },
-                {"__type__": "IntensityAugmentConfig", "scale": [0.9, 1.1], "shift": [-0.1, 0.1]},
-                {"__type__": "GammaAugmentConfig", "gamma_range": [0.8, 1.2]},
-            ],
+    augments = [
+        {
+            "__type__": "ElasticAugmentConfig",
+            "control_point_spacing": [10, 10, 10],
+            "control_point_displacement_sigma": [1.0, 1.0, 1.0],
+            "rotation_interval": [0.0, 0.5],
         },
-        "architecture_config": {
-            "__type__": "UNetConfig",
-            "name": "unet",
-            "input_shape": [20, 20, 20],
-            "downsample_factors": [[2, 2, 2]],
-            "num_fmaps": 2,
-        },
-        "task_config": {"__type__": "AffinitiesTaskConfig", "name": "affs"},
-        "datasets": [
-            {
-                "__type__": "ZarrDatasetConfig",
-                "name": "demo",
-                "container": str(folder / "demo.zarr"),
-                "mask": "mask",
-                "intensity_range": [0, 255],  # the demo raw is uint8; the augments need [0, 1]
-            }
-        ],
-        "num_iterations": iterations,
-        "checkpoint_interval": 2,
-        "output": str(folder / "out"),
-        "device": "cpu",
-    }
-    path = folder / "run.yaml"
-    path.write_text(yaml.safe_dump(run))
-    return path
+        {"__type__": "IntensityAugmentConfig", "scale": [0.9, 1.1], "shift": [-0.1, 0.1]},
+        {"__type__": "GammaAugmentConfig", "gamma_range": [0.8, 1.2]},
+    ]
+    # the demo raw is uint8; the augments need [0, 1]
+    return demo_run_file(folder, iterations, augments, intensity_range=[0, 255])
 
 
 def _train(run_file: Path) -> subprocess.CompletedProcess[str]:

@@ -35,7 +35,8 @@ class UpsamplingModel(torch.nn.Module):
         self.inputs: list[torch.Tensor] = []
 
     def scale(self, voxel_size: Any) -> Any:
-        return voxel_size / 2
+        # a funlib Coordinate where funlib is installed, else a tuple (this plugin needs no funlib)
+        return tuple(int(v) // 2 for v in voxel_size)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self.inputs.append(x.detach().clone())

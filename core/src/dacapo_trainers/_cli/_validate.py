@@ -28,21 +28,17 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .._config import TaggedConfig
-    from .._converter import ConfigConverter
+    from .._converter import unstructure_config
     from .._errors import ConfigError, ConfigIssue
-    from .._loading import read_config_file
-    from .._run_config import RunConfig, is_run_data
+    from .._loading import load_config
+    from .._run_config import RunConfig
 
-    data = read_config_file(args.file)
-    converter = ConfigConverter()
-    cls = RunConfig if is_run_data(data) else TaggedConfig
-    config = converter.structure(data, cls, source=args.file)
+    config = load_config(args.file)
     if args.inputs:
         if not isinstance(config, RunConfig):
             raise ConfigError([ConfigIssue("$", "--inputs checks run files; this is a config")])
         from .._driver import check_inputs
 
         check_inputs(config, source=args.file)
-    print(json.dumps(converter.unstructure(config), indent=2))
+    print(json.dumps(unstructure_config(config), indent=2))
     return 0

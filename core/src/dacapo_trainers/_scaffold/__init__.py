@@ -17,9 +17,8 @@ import sys
 from pathlib import Path
 
 import attrs
-from packaging.version import InvalidVersion, Version
 
-from .._discovery import core_version, discover
+from .._discovery import core_requirement, discover
 from .._registry import FIRST_PARTY_TYPES
 
 _NAME = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
@@ -95,17 +94,6 @@ class PluginNames:
                     f"{class_name} in its own modules; choose another {advice}"
                 )
         return cls(name, module, trainer_class, type_name)
-
-
-def core_requirement(version: str | None = None) -> str:
-    """The core versions a new plugin supports: this minor series (0.x) or major (1.x+)."""
-    text = core_version() if version is None else version
-    try:
-        parsed = Version(text)
-    except InvalidVersion:
-        return "dacapo-trainers"
-    upper = f"0.{parsed.minor + 1}" if parsed.major == 0 else f"{parsed.major + 1}"
-    return f"dacapo-trainers>={parsed.major}.{parsed.minor},<{upper}"
 
 
 def check_available(names: PluginNames) -> None:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from .._axes import default_axis_names
 from .._config import ArrayConfig
 from .._lazy import ChannelsData, CroppedData, LazyArray, LazyData, intensity_map
 from .._zarr_io import open_array
@@ -181,7 +182,7 @@ class BinarizeArrayConfig(ArrayConfig):
             data=ChannelsData(source.data, channels, dtype="uint8"),
             voxel_size=source.voxel_size,
             offset=source.offset,
-            axis_names=("c^", *source.axis_names),
+            axis_names=(*default_axis_names(1, 0), *source.axis_names),
         )
 
 

@@ -6,6 +6,8 @@ from typing import Any
 
 import torch
 
+from .._models import output_voxel_size
+
 _CONV = {2: torch.nn.Conv2d, 3: torch.nn.Conv3d}
 
 
@@ -49,8 +51,7 @@ class HeadModel(torch.nn.Module):
 
     def scale(self, voxel_size: Any) -> tuple[int, ...]:
         """The output voxel size for an input of ``voxel_size`` (the architecture's ``scale``)."""
-        scale = getattr(self.architecture, "scale", None)
-        return tuple(int(v) for v in (scale(voxel_size) if scale is not None else voxel_size))
+        return output_voxel_size(self.architecture, voxel_size)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Architecture, head, activation."""

@@ -53,7 +53,7 @@ def spatial_nonzero(data: Any, dims: int) -> np.ndarray:
     array = np.asarray(data[...])
     nonzero: np.ndarray = np.asarray(array != 0)
     while nonzero.ndim > dims:
-        nonzero = nonzero.any(axis=0)
+        nonzero = np.asarray(nonzero.any(axis=0))
     return nonzero
 
 

@@ -124,11 +124,6 @@ def _spatial_shape(array: Array) -> tuple[int, ...]:
     return tuple(int(s) for s in array.data.shape[-dims:])
 
 
-def _channel_shape(array: Array) -> tuple[int, ...]:
-    dims = len(array.voxel_size)
-    return tuple(int(s) for s in array.data.shape[: len(array.data.shape) - dims])
-
-
 def _roi_bounds(array: Array) -> tuple[np.ndarray, np.ndarray]:
     begin = np.asarray(array.offset, dtype=np.int64)
     return begin, begin + np.asarray(_spatial_shape(array)) * np.asarray(array.voxel_size)

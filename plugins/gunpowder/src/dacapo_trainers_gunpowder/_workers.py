@@ -47,6 +47,7 @@ import numpy as np
 
 from dacapo_trainers import PinnedMemory, pin_host_memory
 
+from ._errors import DataWorkerError
 from ._pipeline import BatchLayout, PipelineSpec
 
 #: How long (s) waiting processes sleep between checks that their peer is still alive.
@@ -57,10 +58,6 @@ POLL_INTERVAL = 0.5
 #: threads, whose parallel regions otherwise stall while one of them is descheduled. When the
 #: workers fall behind, the training process waits (sleeps) and they get the cores back.
 WORKER_NICENESS = int(os.environ.get("DACAPO_TRAINERS_GUNPOWDER_WORKER_NICENESS", "10"))
-
-
-class DataWorkerError(RuntimeError):
-    """A data worker failed; the message carries its exception and traceback."""
 
 
 @attrs.define(eq=False)
