@@ -33,7 +33,8 @@ class ScaleAugmentConfig(AugmentConfig):
 
 @attrs.define(kw_only=True)
 class MirrorTrainerConfig(TrainerConfig):
-    """The config class DaCapo 0.3.5 ships for its tests (dacapo.experiments.trainers)."""
+    """Shaped like DaCapo 0.3.5's DummyTrainerConfig (a flag field), under a name of its own:
+    the real DummyTrainerConfig is a registered reference type (test_config_loading.py)."""
 
     trainer_type = "dacapo_trainers:Trainer"
     mirror_augment: bool = attrs.field(metadata={"help_text": "Whether to mirror."})
@@ -57,7 +58,7 @@ def converter() -> ConfigConverter:
     return ConfigConverter(registry)
 
 
-# As DaCapo 0.3.5's converter writes it: "__type__" first, then the fields in order.
+# In the layout of DaCapo 0.3.5's converter: "__type__" first, then the fields in order.
 DACAPO_JSON = (
     '{"__type__": "MirrorTrainerConfig", "name": "dummy_trainer", "batch_size": 2, '
     '"learning_rate": 1e-05, "mirror_augment": true}'

@@ -29,6 +29,7 @@ from dacapo_trainers import (
     train,
     write_array,
 )
+from dacapo_trainers._driver import check_inputs
 from dacapo_trainers._previews import SnapshotPreviews
 from dacapo_trainers._tensorboard import TensorBoardLogger
 from dacapo_trainers.reference import make_demo_data
@@ -200,6 +201,9 @@ def test_missing_tensorboard_is_refused_before_anything_is_written(
     monkeypatch.setitem(sys.modules, "tensorboard", None)
     with pytest.raises(ConfigError, match=r"\$\.tensorboard: true needs the tensorboard"):
         train(run, registry=tiny_registry)
+    # `validate --inputs` refuses what `train` refuses.
+    with pytest.raises(ConfigError, match=r"\$\.tensorboard: true needs the tensorboard"):
+        check_inputs(run, registry=tiny_registry)
     assert not output.exists()
 
 

@@ -160,32 +160,6 @@ def test_leftover_threads_are_named() -> None:
     assert _checks.leftovers_problem("MyTrainer", [], {}, "ended normally") is None
 
 
-def test_zarr_pools_are_not_leftovers_but_a_trainers_thread_still_is(tmp_path: Path) -> None:
-    """zarr 3 starts process-wide I/O threads on first use (zarr_io, asyncio_N): not leaks."""
-    import zarr
-
-    before = _checks.thread_idents()
-    write_array(
-        tmp_path / "c.zarr",
-        "a",
-        np.arange(4096, dtype=np.uint16).reshape(16, 16, 16),
-        voxel_size=(1, 1, 1),
-        chunks=(4, 4, 4),
-    )
-    group = zarr.open_group(str(tmp_path / "c.zarr"), mode="r")
-    assert int(np.asarray(group["a"][...]).sum()) == sum(range(4096))
-    stop = threading.Event()
-    thread = threading.Thread(target=stop.wait, name="asyncio_99", daemon=True)  # look-alike
-    thread.start()
-    try:
-        assert [t.name for t in _checks.leftover_threads(before)] == ["asyncio_99"]
-    finally:
-        stop.set()
-        thread.join()
-    if zarr.__version__.startswith("3"):
-        assert _checks.library_threads(), "zarr 3 read without its I/O threads?"
-
-
 @pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads /proc")
 def test_child_processes_are_found() -> None:
     child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import numpy as np
 
 from dacapo_trainers import ZarrContainer, open_array, write_array
+from dacapo_trainers.testing import _checks
 
 
 def test_round_trip_with_geometry(tmp_path: Path) -> None:
@@ -39,3 +41,29 @@ def test_metadata_readable_by_neuroglancer_and_funlib_conventions(tmp_path: Path
     assert attributes["resolution"] == [4, 4, 4]
     assert attributes["voxel_size"] == [4, 4, 4]
     assert attributes["units"] == ["nm", "nm", "nm"]
+
+
+def test_zarr_pools_are_not_leftovers_but_a_trainers_thread_still_is(tmp_path: Path) -> None:
+    """zarr 3 starts process-wide I/O threads on first use (zarr_io, asyncio_N): not leaks."""
+    import zarr
+
+    before = _checks.thread_idents()
+    write_array(
+        tmp_path / "c.zarr",
+        "a",
+        np.arange(4096, dtype=np.uint16).reshape(16, 16, 16),
+        voxel_size=(1, 1, 1),
+        chunks=(4, 4, 4),
+    )
+    group = zarr.open_group(str(tmp_path / "c.zarr"), mode="r")
+    assert int(np.asarray(group["a"][...]).sum()) == sum(range(4096))
+    stop = threading.Event()
+    thread = threading.Thread(target=stop.wait, name="asyncio_99", daemon=True)  # look-alike
+    thread.start()
+    try:
+        assert [t.name for t in _checks.leftover_threads(before)] == ["asyncio_99"]
+    finally:
+        stop.set()
+        thread.join()
+    if zarr.__version__.startswith("3"):
+        assert _checks.library_threads(), "zarr 3 read without its I/O threads?"

@@ -140,6 +140,7 @@ def check_inputs(
     :raises CannotTrainError: the trainer refused the datasets.
     """
     registry = registry if registry is not None else default_registry()
+    check_run_observers(run)
     run = attrs.evolve(run, output=output_folder(run).resolve())
     converter = ConfigConverter(registry)
     canonical = functools.partial(canonical_run_data, converter=converter)

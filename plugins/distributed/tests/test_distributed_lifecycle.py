@@ -158,6 +158,7 @@ def test_sigterm_to_the_launcher_ends_every_worker_through_its_train_end_hooks(
     try:
         _wait_for_stats(output, 3, launcher)
         workers = _children(launcher.pid)
+        assert len(workers) == 2, workers
         launcher.send_signal(signal.SIGTERM)
         _, stderr = launcher.communicate(timeout=RUN_LIMIT_S)
     finally:
