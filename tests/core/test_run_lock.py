@@ -96,13 +96,14 @@ def test_temporaries_of_killed_writers_are_removed_at_the_next_start(
         output / ".run_config.json.tmp",  # the fixed names of earlier versions
         output / "stats.jsonl.tmp",
         output / ".loss.png.tmp.png",
-        output / "..loss.png.4242.0badc0de.tmp.png.tmp.png",
+        output / "snapshots" / ".00000004.png.4242.0badc0de.tmp",  # a preview
         checkpoints / ".iteration_00000008.pt.4242.tmp",
         checkpoints / ".iteration_00000008.pt.4242.0badc0de.tmp",
         checkpoints / "iteration_00000008.pt.sha256",  # its checkpoint never moved into place
     ]
     kept = [output / "notes.tmp", output / ".hidden", checkpoints / "iteration_00000004.pt"]
     for path in left_behind:
+        path.parent.mkdir(exist_ok=True)
         path.write_bytes(b"partial")
     for path in kept[:2]:
         path.write_text("mine")

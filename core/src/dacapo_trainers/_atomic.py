@@ -18,18 +18,17 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
-#: A temporary name made by :func:`temporary_path` (also with a suffix such as ``.png``, and
-#: with a further temporary made from it, as matplotlib's writer in ``plot_loss`` does).
-_TEMPORARY = re.compile(r"^\..+\.\d+\.[0-9a-f]{8}\.tmp(\..+)?$")
+#: A temporary name made by :func:`temporary_path`.
+_TEMPORARY = re.compile(r"^\..+\.\d+\.[0-9a-f]{8}\.tmp$")
 #: The fixed temporary names of earlier versions (before the lock and unique names).
 _EARLIER_TEMPORARY = re.compile(
     r"^(\.iteration_\d+\.pt\.\d+\.tmp|\.run_config\.json\.tmp|stats\.jsonl\.tmp|\.loss\.png\.tmp\.png)$"
 )
 
 
-def temporary_path(path: Path, suffix: str = "") -> Path:
+def temporary_path(path: Path) -> Path:
     """A temporary name for ``path`` in its folder, unique to this process and this call."""
-    return path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp{suffix}")
+    return path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
 
 
 def is_temporary(name: str) -> bool:

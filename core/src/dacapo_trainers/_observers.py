@@ -8,13 +8,12 @@ previews, and the TensorBoard logger when the run asks for it).
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ._atomic import temporary_path, write_text
+from ._atomic import atomic_writer, write_text
 from ._previews import SnapshotPreviews
 from ._stats import TrainingIterationStats
 from ._tensorboard import TensorBoardLogger, require_tensorboard
@@ -100,14 +99,7 @@ class StatsWriter:
             # the one to report, and loss.png is redrawn by the next run.
 
     def _plot(self) -> None:
-        # plot_loss writes through a temporary named after its target: give it a unique target.
-        unique = temporary_path(self.plot_path, ".png")
-        try:
-            plot_loss(read_stats(self.path), unique, read_validation(self.path))
-            if unique.exists():
-                os.replace(unique, self.plot_path)
-        finally:
-            unique.unlink(missing_ok=True)
+        plot_loss(read_stats(self.path), self.plot_path, read_validation(self.path))
 
 
 def _line(stats: TrainingIterationStats) -> str:
@@ -183,9 +175,8 @@ def plot_loss(
     if not stats and not validation:
         return
     figure = loss_figure(stats, validation)
-    temporary = path.with_name(f".{path.name}.tmp.png")
-    figure.savefig(temporary, dpi=100)
-    temporary.replace(path)
+    with atomic_writer(path, "wb") as file:
+        figure.savefig(file, format="png", dpi=100)
 
 
 def loss_figure(

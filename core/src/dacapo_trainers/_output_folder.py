@@ -40,6 +40,8 @@ from ._errors import (
 LOCK_FILE = ".lock"
 RUN_CONFIG_COPY = "run_config.json"
 CHECKPOINTS = "checkpoints"
+#: The snapshot previews (``snapshots/ITERATION.png``).
+PREVIEWS = "snapshots"
 #: ``<pid>:<folder>``: set while a process holds a folder's lock, for the processes it starts.
 HOLDER_VARIABLE = "DACAPO_TRAINERS_OUTPUT_HOLDER"
 # Keys a resumed run may change (train longer, checkpoint more often).
@@ -244,6 +246,7 @@ class OutputFolder:
         return [
             *remove_temporaries(self.path),
             *remove_temporaries(self.checkpoints),
+            *remove_temporaries(self.path / PREVIEWS),
             *remove_orphan_checksums(self.checkpoints),
         ]
 

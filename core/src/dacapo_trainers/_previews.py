@@ -24,11 +24,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ._atomic import atomic_writer
+from ._output_folder import PREVIEWS
 from ._protocols import LocalContainerIdentifier
 from ._snapshot_slices import ArraySlice, read_snapshot_slices
 from .hookspecs import hookimpl
 
-PREVIEWS = "snapshots"
 PANEL_INCHES = 2.3
 
 
@@ -188,9 +189,8 @@ def write_preview(container: LocalContainerIdentifier, iteration: int, path: Pat
     slices = read_snapshot_slices(container, iteration)
     figure = preview_figure(slices, f"snapshot of iteration {iteration}")
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp.png")
-    figure.savefig(temporary, dpi=80)
-    temporary.replace(path)  # readers (TensorBoard logger) see complete files only
+    with atomic_writer(path, "wb") as file:  # readers (TensorBoard logger) see whole files
+        figure.savefig(file, format="png", dpi=80)
     return path
 
 
