@@ -122,18 +122,13 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> Path:
     import torch
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    digest = hashlib.sha256()
-
     with atomic_writer(path, "wb") as file:
         torch.save(state, file)
         file.flush()
-        # Hash what reached the file, not what torch meant to write.
-        with open(file.name, "rb") as written:
-            while chunk := written.read(_CHUNK):
-                digest.update(chunk)
+        digest = sha256_of(Path(file.name))  # what reached the file, not what torch meant to write
         # The checksum goes first: a checkpoint in place always has its checksum (a checksum
         # without its checkpoint, from a write killed in between, is ignored).
-        write_text(checksum_path(path), f"{digest.hexdigest()}  {path.name}\n")
+        write_text(checksum_path(path), f"{digest}  {path.name}\n")
     return path
 
 

@@ -33,15 +33,11 @@ from ._converter import ConfigConverter
 from ._errors import DacapoTrainersError
 from ._loading import load_config
 from ._observers import check_run_observers
-from ._output_folder import RUN_CONFIG_COPY as RUN_CONFIG_COPY
 from ._output_folder import OutputFolder
 from ._registry import Registry, default_registry
 from ._run_config import RunConfig
 from ._run_inputs import build_trainer, open_inputs
-from ._run_inputs import resolve_device as resolve_device
-from ._run_inputs import seed_everything as seed_everything
 from ._signals import stop_requests
-from ._training_loop import SNAPSHOTS as SNAPSHOTS
 from ._training_loop import TrainingLoop
 from ._training_loop import TrainResult as TrainResult
 

@@ -12,20 +12,17 @@ Kept out of the driver so that it calls one function per concern:
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from typing import Any
 
 import attrs
 
-from ._protocols import Dataset
 from ._run_config import RunConfig
 from ._start_weights import load_start_weights
 from ._validation import Validation
 
 
-def prepare_model(
-    run: RunConfig, model: Any, datasets: Sequence[Dataset], *, fresh: bool
-) -> list[str]:
+def prepare_model(run: RunConfig, model: Any, *, fresh: bool) -> list[str]:
     """Load start weights into ``model`` when ``fresh``; returns the run-start notes.
 
     :raises ConfigError: ``start_config`` selects no usable checkpoint.

@@ -121,7 +121,7 @@ class TrainingLoop:
             model = inputs.model.to(inputs.device)
             self._doing = "preparing the model (start_config)"
             fresh = latest_checkpoint(self.checkpoints) is None
-            for note in prepare_model(run, model, inputs.datasets, fresh=fresh):
+            for note in prepare_model(run, model, fresh=fresh):
                 if trainer.is_output_process:
                     print(f"note: {note}", file=sys.stderr)
             self._doing = "opening the validation datasets"

@@ -8,13 +8,12 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from ._unet import _CONV, _CONV_TRANSPOSE, _MAX_POOL, _center_crop
+
 if TYPE_CHECKING:
     from ._cnnectome_unet_config import CNNectomeUNetConfig
 
-_CONV = {2: torch.nn.Conv2d, 3: torch.nn.Conv3d}
-_CONV_TRANSPOSE = {2: torch.nn.ConvTranspose2d, 3: torch.nn.ConvTranspose3d}
 _BATCH_NORM = {2: torch.nn.BatchNorm2d, 3: torch.nn.BatchNorm3d}
-_MAX_POOL = {2: torch.nn.MaxPool2d, 3: torch.nn.MaxPool3d}
 
 
 def _conv_pass(
@@ -39,15 +38,6 @@ def _conv_pass(
             layers.append(activation())
         in_channels = out_channels
     return torch.nn.Sequential(*layers)
-
-
-def _center_crop(tensor: torch.Tensor, shape: Sequence[int]) -> torch.Tensor:
-    dims = len(shape)
-    index: list[slice] = [slice(None)] * (tensor.dim() - dims)
-    for size, target in zip(tensor.shape[-dims:], shape, strict=True):
-        start = (size - target) // 2
-        index.append(slice(start, start + target))
-    return tensor[tuple(index)]
 
 
 class _Upsample(torch.nn.Module):

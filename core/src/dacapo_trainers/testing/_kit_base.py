@@ -163,7 +163,7 @@ class KitBase:
         data: Path,
         snapshot_container: ZarrContainer | None = None,
     ) -> _Setup:
-        from .._driver import resolve_device, seed_everything
+        from .._run_inputs import resolve_device, seed_everything
 
         seed_everything(self.seed)
         device = resolve_device(self.device)

@@ -22,7 +22,15 @@ from typing import Any
 import attrs
 import numpy as np
 
-from dacapo_trainers import Array, Dataset, InMemoryArray, Model, Task, output_voxel_size
+from dacapo_trainers import (
+    Array,
+    Dataset,
+    InMemoryArray,
+    Model,
+    Task,
+    output_voxel_size,
+    world_bounds,
+)
 
 from ._augment_configs import AugmentConfig
 from ._locations import BoxCounter, LocationSampler, spatial_nonzero
@@ -125,8 +133,9 @@ def _spatial_shape(array: Array) -> tuple[int, ...]:
 
 
 def _roi_bounds(array: Array) -> tuple[np.ndarray, np.ndarray]:
-    begin = np.asarray(array.offset, dtype=np.int64)
-    return begin, begin + np.asarray(_spatial_shape(array)) * np.asarray(array.voxel_size)
+    """The core's :func:`~dacapo_trainers.world_bounds`, as int64 arrays."""
+    begin, end = world_bounds(array)
+    return np.asarray(begin, dtype=np.int64), np.asarray(end, dtype=np.int64)
 
 
 @attrs.define(eq=False)
