@@ -55,3 +55,19 @@ def test_the_cores_demo_settings_are_valid_for_this_trainer(tmp_path: Path) -> N
 
     run = structure_config(demo_run_data("SimpleTensorTrainerConfig", 10, tmp_path), RunConfig)
     assert type(run.trainer_config).__name__ == "SimpleTensorTrainerConfig"
+
+
+def test_the_readmes_run_file_is_a_valid_simple_tensor_run(tmp_path: Path) -> None:
+    """The run file on the repository README's first pages loads as written."""
+    import re
+
+    from dacapo_trainers import load_run_config
+
+    readme = Path(__file__).parents[3] / "README.md"
+    block = re.search(r"```yaml\n(.*?)```", readme.read_text(encoding="utf-8"), re.S)
+    assert block is not None, "README.md has no YAML run file"
+    run_file = tmp_path / "run.yaml"
+    run_file.write_text(block.group(1), encoding="utf-8")
+    run = load_run_config(run_file)
+    assert isinstance(run.trainer_config, SimpleTensorTrainerConfig)
+    assert run.trainer_config.snapshot_interval == 250  # README: snapshots and their previews
