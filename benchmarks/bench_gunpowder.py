@@ -15,8 +15,10 @@ Measured, side by side in one run:
   CPU seconds per batch, without augments and with elastic + simple augments.
 * ``floor`` of (b): ``max(1, (cpu_step + cpu_batch) / (cores * bare_wall))``, the ratio no
   trainer can beat when step and batch production share ``cores`` cores.
-* ``dacapo``: with ``--dacapo``, ``benchmarks/dacapo_baseline.py`` run in ``/work/venv-dacapo``
-  on the same data (DaCapo 0.3.5's pipeline, 1 fetcher, synchronous).
+* ``dacapo``: with ``--dacapo``, ``benchmarks/dacapo_baseline.py`` run by the Python in
+  ``$DACAPO_PYTHON`` (default ``/work/venv-dacapo/bin/python``; the venv of ``nox -s
+  dacapo-parity`` has dacapo-ml 0.3.5) on the same data (DaCapo 0.3.5's pipeline, 1 fetcher,
+  synchronous).
 
 Usage: ``python benchmarks/bench_gunpowder.py [--iterations 10] [--dacapo] [--json out.json]``.
 """
@@ -49,7 +51,8 @@ from dacapo_trainers_gunpowder import (
 )
 
 HERE = Path(__file__).resolve().parent
-DACAPO_PYTHON = Path("/work/venv-dacapo/bin/python")
+#: A Python with dacapo-ml 0.3.5 (e.g. the venv of ``nox -s dacapo-parity``).
+DACAPO_PYTHON = Path(os.environ.get("DACAPO_PYTHON", "/work/venv-dacapo/bin/python"))
 
 
 def augments() -> list[Any]:
@@ -306,7 +309,7 @@ def main(argv: list[str] | None = None) -> int:
     setups = {"a": (1, 1), "b": (2, 2)}
     tensors = first_batch(architecture, task, dataset)
     batch_cpu = results["production_plain"]["cpu"]
-    for key in args.setups.split(","):
+    for key in filter(None, args.setups.split(",")):  # --setups "": production only
         threads, fetchers = setups[key]
         torch.set_num_threads(threads)
         pair = side_by_side(
