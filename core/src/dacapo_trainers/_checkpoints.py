@@ -26,7 +26,7 @@ from typing import Any
 import attrs
 
 from ._atomic import atomic_writer, sync_folder, write_text
-from ._errors import CheckpointError, DacapoTrainersWarning
+from ._errors import CheckpointError, DacapoTrainersWarning, first_line
 
 _NAME = re.compile(r"^iteration_(\d+)\.pt$")
 #: Suffix of the file holding a checkpoint's SHA-256 (beside the checkpoint).
@@ -218,10 +218,11 @@ def _read(path: Path) -> tuple[str | None, dict[str, Any] | None]:
         if verified:  # intact bytes this torch cannot read: falling back would lose the run
             raise CheckpointError(
                 f"checkpoint {path} is intact (its SHA-256 matches) but torch cannot read it "
-                f"({type(error).__name__}: {_first_line(error)}); was it written by another "
-                "torch version? Resume with the torch that wrote it"
+                f"({type(error).__name__}: {first_line(error, empty='no message')}); was it "
+                "written by another torch version? Resume with the torch that wrote it"
             ) from None
-        return f"it cannot be read ({type(error).__name__}: {_first_line(error)})", None
+        reason = first_line(error, empty="no message")
+        return f"it cannot be read ({type(error).__name__}: {reason})", None
     if not isinstance(state, dict) or any(key not in state for key in KEYS):
         found = sorted(state) if isinstance(state, dict) else type(state).__name__
         return f"it lacks what a checkpoint holds (found {found})", None
@@ -243,11 +244,6 @@ def _refusal(path: Path, refused: str | None) -> str:
         "in the trainer's plugin); after fixing it, move this checkpoint out of the folder to "
         "resume from an earlier one"
     )
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0][:200] if text else "no message"
 
 
 def _set_aside(path: Path) -> Path:

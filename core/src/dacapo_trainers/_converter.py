@@ -36,7 +36,7 @@ from ._config import (
     TaskConfig,
     TrainerConfig,
 )
-from ._errors import ConfigError, ConfigIssue, DacapoTrainersError
+from ._errors import ConfigError, ConfigIssue, DacapoTrainersError, first_line
 from ._registry import Registry, default_registry
 
 T = TypeVar("T")
@@ -252,22 +252,17 @@ def _issues(error: BaseException, path: str) -> list[ConfigIssue]:
     if isinstance(error, _Problem):
         return [ConfigIssue(path, str(error))]
     if isinstance(error, (ValueError, TypeError, KeyError)):
-        return [ConfigIssue(path, f"invalid value ({_one_line(error)})")]
+        return [ConfigIssue(path, f"invalid value ({first_line(error, limit=None)})")]
     raise error  # not a config problem: a bug worth its traceback
 
 
 def _validator_issue(path: str, error: ValueError, cls: type) -> ConfigIssue:
     """A field validator's refusal; placed on the field when the message starts with its name."""
-    message = _one_line(error)
+    message = first_line(error, limit=None)
     first, _, rest = message.partition(" ")
     if attrs.has(cls) and first in attrs.fields_dict(cls) and rest:
         return ConfigIssue(f"{path}.{first}", rest)
     return ConfigIssue(path, message)
-
-
-def _one_line(error: BaseException) -> str:
-    lines = str(error).strip().splitlines()
-    return lines[0] if lines else type(error).__name__
 
 
 def _unknown_key(path: str, key: str, cls: type) -> ConfigIssue:

@@ -188,6 +188,22 @@ class DacapoTrainersWarning(UserWarning):
     set aside); the message says what and where."""
 
 
+def first_line(error: BaseException, limit: int | None = 200, empty: str | None = None) -> str:
+    """The first line of ``error``'s message, cut to ``limit`` characters; where the message is
+    empty, ``empty`` (default: the error's type name)."""
+    text = str(error).strip()
+    if not text:
+        return empty if empty is not None else type(error).__name__
+    return text.splitlines()[0][:limit]
+
+
+def flat_message(error: BaseException, limit: int | None = None) -> str:
+    """``error``'s whole message on one line (runs of whitespace joined), cut to ``limit``
+    characters; ``"(no message)"`` where it is empty."""
+    text = " ".join(str(error).split())
+    return text[:limit] if text else "(no message)"
+
+
 def raised_in(error: BaseException) -> str:
     """``"folder/module.py:123 in function"``: the innermost frame of ``error``'s traceback."""
     frames = traceback.extract_tb(error.__traceback__)

@@ -20,7 +20,7 @@ from typing import Any, TypeVar, overload
 
 from ._config import TaggedConfig
 from ._converter import ConfigConverter
-from ._errors import ConfigError, ConfigIssue
+from ._errors import ConfigError, ConfigIssue, first_line
 from ._registry import Registry
 from ._run_config import RunConfig, is_run_data
 
@@ -77,7 +77,7 @@ def _parse(text: str, kind: str) -> Any:
     except ValueError as error:
         if "digits" in str(error):  # Python's int() refuses more than 4300 digits
             raise _syntax(kind, "a number has more than 4300 digits") from None
-        raise _syntax(kind, _first_line(error)) from None
+        raise _syntax(kind, first_line(error)) from None
 
 
 def _parse_unlimited(text: str, kind: str) -> Any:
@@ -202,11 +202,6 @@ def check_plain_data(data: Any) -> None:
 
 def _issue(path: str, message: str) -> ConfigError:
     return ConfigError([ConfigIssue(path, message)])
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0][:200] if text else type(error).__name__
 
 
 def _syntax(

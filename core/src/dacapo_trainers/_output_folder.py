@@ -35,6 +35,7 @@ from ._errors import (
     DacapoTrainersWarning,
     OutputFolderError,
     OutputLockedError,
+    first_line,
 )
 
 LOCK_FILE = ".lock"
@@ -208,7 +209,7 @@ class OutputFolder:
                 raise ValueError("not a JSON object")
         except (OSError, ValueError) as error:
             raise OutputFolderError(
-                f"{self.run_copy} is damaged ({_first_line(error)}): it records which run the "
+                f"{self.run_copy} is damaged ({first_line(error)}): it records which run the "
                 f"folder's checkpoints belong to. Restore it from a copy; or, if you are sure "
                 "the folder holds this run, delete it and train again (it is rewritten)"
             ) from None
@@ -280,8 +281,3 @@ def _alive(pid: int) -> bool:
 
 def _reason(error: OSError) -> str:
     return error.strerror or str(error)
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0][:200] if text else type(error).__name__

@@ -42,6 +42,7 @@ from ._errors import (
     NonFiniteLossError,
     RunInterrupted,
     TrainingFailedError,
+    flat_message,
     raised_in,
 )
 from ._observers import run_observers
@@ -229,7 +230,7 @@ class TrainingLoop:
                 raise self._failed(hook_error, iteration) from hook_error
             warnings.warn(
                 f"a train_end hook failed too: {type(hook_error).__name__}: "
-                f"{_one_line(hook_error)} (raised in {raised_in(hook_error)})",
+                f"{flat_message(hook_error, limit=600)} (raised in {raised_in(hook_error)})",
                 DacapoTrainersWarning,
                 stacklevel=2,
             )
@@ -339,7 +340,8 @@ class TrainingLoop:
         trainer = describe(self.run.trainer_config, self.registry)
         return TrainingFailedError(
             f"the run stopped at iteration {iteration} while {self._doing} ({trainer}): "
-            f"{type(error).__name__}: {_one_line(error)} (raised in {raised_in(error)}). "
+            f"{type(error).__name__}: {flat_message(error, limit=600)} "
+            f"(raised in {raised_in(error)}). "
             f"Fix the cause (--debug shows the traceback); {then}",
             iteration,
         )
@@ -351,8 +353,3 @@ class TrainingLoop:
             return True
         inside = error.filename is not None and str(error.filename).startswith(str(self.output))
         return error.errno in _ACCESS_ERRNOS and inside
-
-
-def _one_line(error: BaseException) -> str:
-    text = " ".join(str(error).split())
-    return text[:600] if text else "(no message)"

@@ -23,6 +23,7 @@ from .._errors import (
     DacapoTrainersWarning,
     PluginError,
     RunInterrupted,
+    flat_message,
     raised_in,
 )
 from . import _demo, _demo_data, _new_plugin, _plugins, _schema, _show, _train, _validate
@@ -97,7 +98,7 @@ def _run(args: argparse.Namespace, debug: bool) -> int:
         sys.stderr.close()
         return 0
     except Exception as error:  # a bug: still one paragraph, the traceback on request
-        message = " ".join(str(error).split()) or "(no message)"
+        message = flat_message(error)
         _report(
             error,
             debug,
