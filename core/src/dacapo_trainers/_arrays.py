@@ -49,8 +49,12 @@ def normalize_raw(data: Any) -> Any:
 
     Centred inputs keep small valid-convolution U-Nets from stalling (with [0, 1] inputs and
     ReLUs, a tiny network often sits at the constant-prediction loss). Float data is returned
-    as float32 unchanged in value: it is taken as already normalized. Every trainer feeds the
-    model through this, so all trainers see the same inputs for the same data.
+    as float32 unchanged in value: it is taken as already normalized.
+
+    Trainers do not call it: the first-party trainers and the scaffold's feed raw to the model
+    as the dataset gives it, cast to float32 (DaCapo's semantics), and normalising is the
+    dataset config's job (``intensity_range`` of ``ZarrDatasetConfig``, DaCapo's
+    ``IntensitiesArrayConfig``). It is kept for code that reads arrays itself.
     """
     import numpy as np
 

@@ -35,10 +35,16 @@ def toy_task_config() -> AffinitiesTaskConfig:
 
 
 def toy_dataset_config(container: Path, *, with_gt: bool = True) -> ZarrDatasetConfig:
-    """The toy volume as a dataset; ``with_gt=False`` gives one without ground truth."""
+    """The toy volume as a dataset; ``with_gt=False`` gives one without ground truth.
+
+    Its uint8 raw is mapped onto [-1, 1] by the dataset, as in the demo: trainers feed raw as
+    the dataset gives it (DaCapo's semantics), so normalising is the dataset config's job.
+    """
     return ZarrDatasetConfig(
         name="toy" if with_gt else "toy_without_gt",
         container=str(container),
         gt="gt" if with_gt else None,
         mask="mask" if with_gt else None,
+        intensity_range=[0, 255],
+        normalized_range=[-1, 1],
     )
