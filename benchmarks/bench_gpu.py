@@ -382,7 +382,7 @@ def measure_row(
 
 
 def loss_curves(bench: Bench) -> None:
-    from dacapo_trainers._demo import demo_run_data  # the demo's own run config
+    from dacapo_trainers._cli._demo_setup import demo_run_data  # the demo's own run config
 
     curves: dict[str, Any] = {}
     bench.results["loss"] = curves

@@ -18,7 +18,9 @@ from pathlib import Path
 import zarr
 
 from dacapo_trainers import ZarrContainer
-from dacapo_trainers._previews import write_preview  # what the runs draw their previews with
+from dacapo_trainers._outputs._previews import (
+    write_preview,  # what the runs draw their previews with
+)
 
 TARGET = Path(__file__).resolve().parent / "_static" / "demo-snapshot.png"
 

@@ -91,7 +91,7 @@ def test_batch_geometries_follow_it(dims: int) -> None:
 
 
 def test_snapshots_of_four_spatial_dimensions_name_their_channels(tmp_path: Path) -> None:
-    from dacapo_trainers._snapshots import write_snapshot
+    from dacapo_trainers._batches._snapshots import write_snapshot
 
     geometry = BatchGeometry((1,) * 4, (1,) * 4, [(0,) * 4], [(0,) * 4])
     container = ZarrContainer(tmp_path / "snapshots.zarr")

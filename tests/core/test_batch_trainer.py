@@ -27,7 +27,7 @@ from dacapo_trainers import (
     linear_warmup,
     open_array,
 )
-from dacapo_trainers._snapshots import snapshot_due, write_snapshot
+from dacapo_trainers._batches._snapshots import snapshot_due, write_snapshot
 
 CPU = torch.device("cpu")
 VOXEL = (4, 4, 4)

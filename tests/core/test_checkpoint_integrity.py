@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 from run_helpers import run_data, stats_of, write_run
 
 from dacapo_trainers import CheckpointError, DacapoTrainersWarning
-from dacapo_trainers._checkpoints import (
+from dacapo_trainers._outputs._checkpoints import (
     checkpoint_path,
     checksum_path,
     load_latest,

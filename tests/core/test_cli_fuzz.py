@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from run_helpers import run_data
 
 from dacapo_trainers._cli import main
-from dacapo_trainers._registry import default_registry
+from dacapo_trainers._plugins._registry import default_registry
 
 
 @pytest.fixture(scope="module")

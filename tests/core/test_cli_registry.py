@@ -12,7 +12,7 @@ import yaml
 
 SCRIPT = """
 import contextlib, io, json, sys
-from dacapo_trainers import _registry
+from dacapo_trainers._plugins import _registry
 from dacapo_trainers._cli import main
 
 built = []

@@ -8,7 +8,7 @@ import attrs
 import pytest
 
 from dacapo_trainers import PluginContractError, Registry, TrainerConfig, hookimpl
-from dacapo_trainers._config_rules import config_class_problems
+from dacapo_trainers._plugins._config_rules import config_class_problems
 from dacapo_trainers.testing import TrainerConformance
 
 

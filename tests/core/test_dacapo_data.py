@@ -119,7 +119,7 @@ class InMemoryConfig(ZarrArrayConfig):
     source: Any = None
 
     def build(self) -> Any:
-        from dacapo_trainers._lazy import LazyArray
+        from dacapo_trainers.reference._lazy import LazyArray
 
         return LazyArray(
             data=type(self).source, voxel_size=(4, 2, 2), offset=(8, 4, 4), axis_names="zyx"

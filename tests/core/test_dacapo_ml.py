@@ -2,7 +2,7 @@
 
 Skipped unless dacapo-ml is installed. It checks the emulation the other DaCapo tests rely on
 (:mod:`dacapo_written`) against DaCapo's own converter and file store, and what
-:mod:`dacapo_trainers._protocols` says DaCapo's objects satisfy.
+:mod:`dacapo_trainers._contract._protocols` says DaCapo's objects satisfy.
 """
 
 from __future__ import annotations

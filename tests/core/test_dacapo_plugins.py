@@ -34,7 +34,7 @@ from dacapo_written import (
     zarr_array_config,
 )
 
-from dacapo_trainers._observers import read_stats, read_validation
+from dacapo_trainers._outputs._observers import read_stats, read_validation
 from dacapo_trainers.reference import make_demo_data
 
 

@@ -27,9 +27,9 @@ from dacapo_trainers import (
     load_run_config,
     train,
 )
-from dacapo_trainers._observers import read_stats, read_validation
-from dacapo_trainers._start_weights import load_start_weights
-from dacapo_trainers._validation import Validation, read_window, tile_starts
+from dacapo_trainers._outputs._observers import read_stats, read_validation
+from dacapo_trainers._run._start_weights import load_start_weights
+from dacapo_trainers._run._validation import Validation, read_window, tile_starts
 from dacapo_trainers.reference import AffinitiesTaskConfig, CNNectomeUNetConfig
 
 
@@ -240,6 +240,6 @@ def test_validation_is_deterministic_and_leaves_random_states_alone(container: P
 
 def load_run_config_from(container: Path) -> Any:
     from dacapo_trainers import structure_config
-    from dacapo_trainers._run_config import RunConfig
+    from dacapo_trainers._configs._run_config import RunConfig
 
     return structure_config(dacapo_run(container, dummy_trainer()), RunConfig)

@@ -21,9 +21,9 @@ from test_batch_trainer import (
     make,
 )
 
-import dacapo_trainers._batch_trainer as batch_trainer_module
+import dacapo_trainers._batches._batch_trainer as batch_trainer_module
 from dacapo_trainers import Batch, BatchGeometry, PinnedMemory, pin_host_memory
-from dacapo_trainers._device_transfer import (
+from dacapo_trainers._batches._device_transfer import (
     CudaTransfer,
     DeviceTransfer,
     HostTransfer,
@@ -197,7 +197,7 @@ def test_device_transfer_picks_cuda_for_cuda_devices(monkeypatch: pytest.MonkeyP
             made.append(device)
             super().__init__(device, ops=FakeCudaOps([]))  # type: ignore[arg-type]
 
-    monkeypatch.setattr("dacapo_trainers._device_transfer.CudaTransfer", Recording)
+    monkeypatch.setattr("dacapo_trainers._batches._device_transfer.CudaTransfer", Recording)
     assert isinstance(device_transfer(torch.device("cuda", 1)), Recording)
     assert made == [torch.device("cuda", 1)]
 

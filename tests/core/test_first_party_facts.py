@@ -5,8 +5,8 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
-from dacapo_trainers._demo import DEMO_TRAINER_SETTINGS
-from dacapo_trainers._registry import FIRST_PARTY_TYPES
+from dacapo_trainers._cli._demo_setup import DEMO_TRAINER_SETTINGS
+from dacapo_trainers._plugins._registry import FIRST_PARTY_TYPES
 
 PLUGINS = Path(__file__).resolve().parents[2] / "plugins"
 

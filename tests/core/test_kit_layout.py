@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import dacapo_trainers.testing
-from dacapo_trainers._discovery import core_requirement, incompatibility
+from dacapo_trainers._plugins._discovery import core_requirement, incompatibility
 from dacapo_trainers.testing import TrainerConformance
 from dacapo_trainers.testing._packaging_checks import core_dependency_problem
 

@@ -9,7 +9,7 @@ import numpy as np
 import pluggy
 
 from dacapo_trainers import TrainingIterationStats, hookspecs
-from dacapo_trainers._observers import (
+from dacapo_trainers._outputs._observers import (
     StatsWriter,
     loss_figure,
     plot_loss,

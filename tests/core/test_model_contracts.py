@@ -106,7 +106,7 @@ def test_output_voxel_size_asks_scale_with_funlib_coordinates_where_installed() 
 
 def test_the_driver_builds_the_model_with_it(tmp_path: Path, demo_zarr: Path) -> None:
     from dacapo_trainers import RunConfig, default_registry
-    from dacapo_trainers._run_inputs import build_trainer, open_inputs
+    from dacapo_trainers._run._run_inputs import build_trainer, open_inputs
     from dacapo_trainers.reference import DummyTrainerConfig, ZarrDatasetConfig
 
     run = RunConfig(

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from run_helpers import run_data, stats_of, write_run
 
-from dacapo_trainers._run_config import folder_name_problem
+from dacapo_trainers._configs._run_config import folder_name_problem
 
 
 def test_stats_with_bytes_that_are_not_utf8_are_kept_aside_and_the_run_resumes(

@@ -29,7 +29,7 @@ from dacapo_trainers import (
     open_array,
     structure_config,
 )
-from dacapo_trainers._precision import MixedPrecision, precision_problem
+from dacapo_trainers._batches._precision import MixedPrecision, precision_problem
 
 #: A fixed 3x3x3 kernel: the target is what a model of the toy's shape can learn exactly.
 TEACHER = torch.Generator().manual_seed(3)

@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from dacapo_trainers import ZarrContainer, hookspecs, write_array
-from dacapo_trainers._previews import (
+from dacapo_trainers._outputs._previews import (
     SnapshotPreviews,
     label_colours,
     preview_figure,
@@ -21,7 +21,7 @@ from dacapo_trainers._previews import (
     value_range,
     write_preview,
 )
-from dacapo_trainers._snapshot_slices import read_snapshot_slices
+from dacapo_trainers._outputs._snapshot_slices import read_snapshot_slices
 
 RNG = np.random.default_rng(0)
 RAW = RNG.integers(0, 255, size=(2, 20, 20, 20), dtype=np.uint8)  # batch of 2, 20**3 context
@@ -164,7 +164,7 @@ def test_a_missing_snapshot_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def plane(name: str, data: Any) -> Any:
-    from dacapo_trainers._snapshot_slices import ArraySlice
+    from dacapo_trainers._outputs._snapshot_slices import ArraySlice
 
     data = np.asarray(data)
     return ArraySlice(name, data[None], 1, data.shape, (1, 1), (0, 0), (), data.dtype)

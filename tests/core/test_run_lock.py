@@ -30,8 +30,8 @@ from run_helpers import (
 )
 
 from dacapo_trainers import OutputLockedError
-from dacapo_trainers._atomic import is_temporary, temporary_path
-from dacapo_trainers._output_folder import LOCK_FILE, OutputFolder
+from dacapo_trainers._outputs._atomic import is_temporary, temporary_path
+from dacapo_trainers._outputs._output_folder import LOCK_FILE, OutputFolder
 
 
 def test_a_second_training_on_a_running_folder_is_refused_naming_the_holder(
@@ -138,7 +138,7 @@ def test_workers_of_the_holder_write_under_its_lock_and_others_do_not(tmp_path: 
     probe = textwrap.dedent(
         f"""
         from pathlib import Path
-        from dacapo_trainers._output_folder import OutputFolder
+        from dacapo_trainers._outputs._output_folder import OutputFolder
         print(OutputFolder(Path({str(folder.path)!r})).held_by_parent())
         """
     )

@@ -29,9 +29,9 @@ from dacapo_trainers import (
     train,
     write_array,
 )
-from dacapo_trainers._driver import check_inputs
-from dacapo_trainers._previews import SnapshotPreviews
-from dacapo_trainers._tensorboard import TensorBoardLogger
+from dacapo_trainers._outputs._previews import SnapshotPreviews
+from dacapo_trainers._outputs._tensorboard import TensorBoardLogger
+from dacapo_trainers._run._driver import check_inputs
 from dacapo_trainers.reference import make_demo_data
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -3,12 +3,18 @@
 Importing this package imports neither torch, nor gunpowder, nor any plugin.
 """
 
-from ._arrays import InMemoryArray, normalize_raw
-from ._axes import default_axis_names
-from ._batch import Batch, BatchGeometry
-from ._batch_config import BatchTrainerConfig
-from ._batch_trainer import BatchTrainer
-from ._config import (
+from ._arrays._axes import default_axis_names
+from ._arrays._in_memory import InMemoryArray, normalize_raw
+from ._arrays._zarr_io import ZarrArray, ZarrContainer, open_array, write_array
+from ._batches._batch import Batch, BatchGeometry
+from ._batches._batch_config import BatchTrainerConfig
+from ._batches._batch_trainer import BatchTrainer
+from ._batches._pinned_memory import PinnedMemory, pin_host_memory
+from ._configs._converter import ConfigConverter, structure_config, unstructure_config
+from ._configs._loading import load_config, load_run_config, read_config_file
+from ._configs._run_config import RunConfig
+from ._configs._schema import json_schema
+from ._contract._config import (
     ArchitectureConfig,
     ArrayConfig,
     DatasetConfig,
@@ -18,9 +24,23 @@ from ._config import (
     TaskConfig,
     TrainerConfig,
 )
-from ._converter import ConfigConverter, structure_config, unstructure_config
-from ._discovery import ENTRY_POINT_GROUP, PluginRecord, PluginState
-from ._driver import TrainResult, train
+from ._contract._geometry import sample_point_problem, world_bounds
+from ._contract._models import build_model, output_voxel_size
+from ._contract._protocols import (
+    Architecture,
+    Array,
+    Dataset,
+    LocalContainerIdentifier,
+    Loss,
+    Model,
+    ModelFactory,
+    Predictor,
+    ScalingModel,
+    Task,
+)
+from ._contract._schedules import linear_warmup
+from ._contract._stats import TrainingIterationStats
+from ._contract._trainer import Trainer
 from ._errors import (
     CannotTrainError,
     CheckpointError,
@@ -42,29 +62,9 @@ from ._errors import (
     TrainingFailedError,
     UnknownTypeError,
 )
-from ._geometry import sample_point_problem, world_bounds
-from ._loading import load_config, load_run_config, read_config_file
-from ._models import build_model, output_voxel_size
-from ._pinned_memory import PinnedMemory, pin_host_memory
-from ._protocols import (
-    Architecture,
-    Array,
-    Dataset,
-    LocalContainerIdentifier,
-    Loss,
-    Model,
-    ModelFactory,
-    Predictor,
-    ScalingModel,
-    Task,
-)
-from ._registry import Registry, default_registry
-from ._run_config import RunConfig
-from ._schedules import linear_warmup
-from ._schema import json_schema
-from ._stats import TrainingIterationStats
-from ._trainer import Trainer
-from ._zarr_io import ZarrArray, ZarrContainer, open_array, write_array
+from ._plugins._discovery import ENTRY_POINT_GROUP, PluginRecord, PluginState
+from ._plugins._registry import Registry, default_registry
+from ._run._driver import TrainResult, train
 from .hookspecs import hookimpl
 
 __version__ = "0.1.0"

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING
 import attrs
 
 if TYPE_CHECKING:
-    from ._discovery import PluginRecord
+    from ._plugins._discovery import PluginRecord
 
 
 class DacapoTrainersError(Exception):

@@ -44,9 +44,9 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
-    from ._config import TaggedConfig, TrainerConfig
-    from ._stats import TrainingIterationStats
-    from ._trainer import Trainer
+    from ._contract._config import TaggedConfig, TrainerConfig
+    from ._contract._stats import TrainingIterationStats
+    from ._contract._trainer import Trainer
 
 PROJECT_NAME = "dacapo_trainers"
 

@@ -142,7 +142,9 @@ def test_invalid_values_are_refused(cls: type, data: dict[str, object], message:
 def test_the_cores_demo_settings_are_valid_for_this_trainer(tmp_path: Path) -> None:
     """The core's demo names fields of this plugin's config: they must exist and validate."""
     from dacapo_trainers import RunConfig, structure_config
-    from dacapo_trainers._demo import demo_run_data  # the core's knowledge of this plugin
+    from dacapo_trainers._cli._demo_setup import (
+        demo_run_data,  # the core's knowledge of this plugin
+    )
 
     run = structure_config(demo_run_data("GunpowderTrainerConfig", 10, tmp_path), RunConfig)
     assert type(run.trainer_config).__name__ == "GunpowderTrainerConfig"

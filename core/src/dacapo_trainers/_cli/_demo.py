@@ -22,8 +22,8 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .._demo import prepare_demo
-    from .._driver import train
+    from .._run._driver import train
+    from ._demo_setup import prepare_demo
     from ._train import report
 
     run_file = prepare_demo(args.trainer, args.iterations, args.output.resolve())

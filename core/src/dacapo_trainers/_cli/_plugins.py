@@ -7,7 +7,7 @@ import json
 import sys
 from typing import Any
 
-from .._discovery import PluginRecord, PluginState
+from .._plugins._discovery import PluginRecord, PluginState
 
 
 def register(subparsers: Any) -> None:
@@ -34,7 +34,7 @@ _PROBLEMS = (PluginState.BROKEN, PluginState.INCOMPATIBLE, PluginState.DUPLICATE
 
 
 def run(args: argparse.Namespace) -> int:
-    from .._registry import default_registry
+    from .._plugins._registry import default_registry
 
     registry = default_registry()
     if args.check:
@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _heavy_import_warnings(records: list[PluginRecord]) -> list[str]:
     """One warning per plugin module whose selection imports a heavy module (in a child)."""
-    from .._import_probe import ProbeError, heavy_imports
+    from .._plugins._import_probe import ProbeError, heavy_imports
 
     warnings = []
     probed: set[tuple[str | None, str]] = set()

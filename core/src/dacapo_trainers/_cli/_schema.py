@@ -21,9 +21,9 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .._registry import default_registry
-    from .._run_config import RunConfig
-    from .._schema import json_schema
+    from .._configs._run_config import RunConfig
+    from .._configs._schema import json_schema
+    from .._plugins._registry import default_registry
 
     registry = default_registry()
     cls = RunConfig if args.type == RUN else registry.get(args.type)

@@ -23,7 +23,7 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .._registry import default_registry
+    from .._plugins._registry import default_registry
 
     registry = default_registry()
     cls = registry.get(args.type)

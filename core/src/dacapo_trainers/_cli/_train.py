@@ -22,7 +22,7 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .._driver import train
+    from .._run._driver import train
 
     result = train(args.run_file, quiet=args.quiet)
     report(result, args.quiet)

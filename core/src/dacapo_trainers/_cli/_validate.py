@@ -28,16 +28,16 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .._converter import unstructure_config
+    from .._configs._converter import unstructure_config
+    from .._configs._loading import load_config
+    from .._configs._run_config import RunConfig
     from .._errors import ConfigError, ConfigIssue
-    from .._loading import load_config
-    from .._run_config import RunConfig
 
     config = load_config(args.file)
     if args.inputs:
         if not isinstance(config, RunConfig):
             raise ConfigError([ConfigIssue("$", "--inputs checks run files; this is a config")])
-        from .._driver import check_inputs
+        from .._run._driver import check_inputs
 
         check_inputs(config, source=args.file)
     print(json.dumps(unstructure_config(config), indent=2))

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import attrs
 
-from .._discovery import core_requirement, discover
-from .._registry import FIRST_PARTY_TYPES
+from .._plugins._discovery import core_requirement, discover
+from .._plugins._registry import FIRST_PARTY_TYPES
 
 _NAME = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 _TYPE_NAME = re.compile(r"^[A-Z][A-Za-z0-9]*Config$")

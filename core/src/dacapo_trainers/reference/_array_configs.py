@@ -11,13 +11,12 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from .._axes import default_axis_names
-from .._config import ArrayConfig
-from .._lazy import ChannelsData, CroppedData, LazyArray, LazyData, intensity_map
-from .._zarr_io import open_array
+from dacapo_trainers import ArrayConfig, default_axis_names, open_array
+
+from ._lazy import ChannelsData, CroppedData, LazyArray, LazyData, intensity_map
 
 if TYPE_CHECKING:
-    from .._protocols import Array
+    from dacapo_trainers import Array
 
 
 def _spatial_dims(array: Array) -> int:

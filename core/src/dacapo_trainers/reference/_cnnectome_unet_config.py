@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from .._config import ArchitectureConfig
+from dacapo_trainers import ArchitectureConfig
 
 if TYPE_CHECKING:
-    from .._protocols import Model
+    from dacapo_trainers import Model
 
 _PADDINGS = ("valid", "same")
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import attrs
 
-from .._config import ArrayConfig, DatasetConfig, DataSplitConfig
-from .._protocols import Array
+from dacapo_trainers import Array, ArrayConfig, DatasetConfig, DataSplitConfig
+
 from ._zarr_dataset import ZarrDataset
 
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .._zarr_io import write_array
+from dacapo_trainers import write_array
 
 # Typical cell diameter, in voxels.
 _CELL_SPACING = 16

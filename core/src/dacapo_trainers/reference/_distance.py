@@ -10,7 +10,8 @@ import numpy as np
 import torch
 from scipy import ndimage
 
-from .._arrays import InMemoryArray
+from dacapo_trainers import InMemoryArray
+
 from ._affinities import balanced_weights
 from ._head import HeadModel
 from ._labels import mask_data

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from .._config import TaskConfig
+from dacapo_trainers import TaskConfig
 
 if TYPE_CHECKING:
     from ._distance import DistanceTask

@@ -9,8 +9,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .._stats import TrainingIterationStats
-from .._trainer import Trainer
+from dacapo_trainers import Trainer, TrainingIterationStats
 
 
 class DummyTrainer(Trainer):

@@ -6,8 +6,7 @@ from typing import ClassVar
 
 import attrs
 
-from .._config import TrainerConfig
-from .._trainer import Trainer
+from dacapo_trainers import Trainer, TrainerConfig
 
 
 @attrs.define(kw_only=True)

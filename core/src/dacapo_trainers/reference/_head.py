@@ -6,7 +6,7 @@ from typing import Any
 
 import torch
 
-from .._models import output_voxel_size
+from dacapo_trainers import output_voxel_size
 
 _CONV = {2: torch.nn.Conv2d, 3: torch.nn.Conv3d}
 

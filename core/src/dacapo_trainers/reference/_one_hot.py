@@ -8,7 +8,8 @@ import attrs
 import numpy as np
 import torch
 
-from .._arrays import InMemoryArray
+from dacapo_trainers import InMemoryArray
+
 from ._head import HeadModel
 from ._labels import mask_data, spatial_data
 

@@ -6,11 +6,12 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from .._config import ArchitectureConfig
+from dacapo_trainers import ArchitectureConfig
+
 from ._unet_shapes import UNetShapeError, nearest_valid_sizes, unet_output_shape
 
 if TYPE_CHECKING:
-    from .._protocols import Model
+    from dacapo_trainers import Model
 
 
 def _check_positive(instance: Any, attribute: attrs.Attribute[int], value: int) -> None:

@@ -7,10 +7,9 @@ from pathlib import Path
 
 import attrs
 
-from .._config import DatasetConfig
-from .._lazy import LazyArray, LazyData, intensity_map
-from .._protocols import Array
-from .._zarr_io import open_array
+from dacapo_trainers import Array, DatasetConfig, open_array
+
+from ._lazy import LazyArray, LazyData, intensity_map
 
 
 def _as_points(

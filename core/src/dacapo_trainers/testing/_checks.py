@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .._stats import TrainingIterationStats
+from .._contract._stats import TrainingIterationStats
 
 
 class IterationChecker:

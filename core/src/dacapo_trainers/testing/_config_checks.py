@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 
-from .._config import TrainerConfig
-from .._config_rules import config_class_problems
-from .._converter import ConfigConverter, structure_config, unstructure_config
+from .._configs._converter import ConfigConverter, structure_config, unstructure_config
+from .._contract._config import TrainerConfig
+from .._contract._trainer import Trainer
 from .._errors import ConfigError
-from .._registry import default_registry
-from .._trainer import Trainer
+from .._plugins._config_rules import config_class_problems
+from .._plugins._registry import default_registry
 from ._kit_base import KitBase, _fail
 from ._round_trip import config_data, round_trip_problem
 

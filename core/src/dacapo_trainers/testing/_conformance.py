@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from .._config import TrainerConfig
+from .._contract._config import TrainerConfig
 from ._config_checks import ConfigChecks
 from ._packaging_checks import PackagingChecks
 from ._training_checks import TrainingChecks

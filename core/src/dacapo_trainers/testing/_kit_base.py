@@ -15,15 +15,15 @@ from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 import attrs
 import pytest
 
-from .. import _import_probe
-from .._config import ArchitectureConfig, DatasetConfig, TaskConfig, TrainerConfig
-from .._models import build_model
-from .._trainer import Trainer
-from .._zarr_io import ZarrContainer
+from .._arrays._zarr_io import ZarrContainer
+from .._contract._config import ArchitectureConfig, DatasetConfig, TaskConfig, TrainerConfig
+from .._contract._models import build_model
+from .._contract._trainer import Trainer
+from .._plugins import _import_probe
 from . import _checks, _problem
 
 if TYPE_CHECKING:
-    from .._protocols import Dataset, Model, Task
+    from .._contract._protocols import Dataset, Model, Task
 
 
 def _fail(message: str) -> NoReturn:
@@ -163,7 +163,7 @@ class KitBase:
         data: Path,
         snapshot_container: ZarrContainer | None = None,
     ) -> _Setup:
-        from .._run_inputs import resolve_device, seed_everything
+        from .._run._run_inputs import resolve_device, seed_everything
 
         seed_everything(self.seed)
         device = resolve_device(self.device)

@@ -1,7 +1,7 @@
 """Packaging checks: the entry point, the registry, lazy imports and the core requirement.
 
 They read the installed metadata the way the core's discovery does, through the same
-functions (:mod:`dacapo_trainers._discovery`), so a plugin passes them exactly when the
+functions (:mod:`dacapo_trainers._plugins._discovery`), so a plugin passes them exactly when the
 registry lists it as ``ok``.
 """
 
@@ -13,10 +13,10 @@ from collections.abc import Iterable
 import pytest
 from packaging.utils import canonicalize_name
 
-from .. import _import_probe
-from .._config import TrainerConfig
-from .._converter import unstructure_config
-from .._discovery import (
+from .._configs._converter import unstructure_config
+from .._contract._config import TrainerConfig
+from .._plugins import _import_probe
+from .._plugins._discovery import (
     CORE_DISTRIBUTION,
     ENTRY_POINT_GROUP,
     PluginState,
@@ -25,7 +25,7 @@ from .._discovery import (
     core_version,
     incompatibility,
 )
-from .._registry import Registry
+from .._plugins._registry import Registry
 from ._kit_base import KitBase, _fail
 
 

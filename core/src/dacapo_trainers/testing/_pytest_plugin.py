@@ -30,7 +30,7 @@ def conformance_data(request: Any, tmp_path_factory: pytest.TempPathFactory) -> 
 def pytest_report_header(config: Any) -> str:
     """``dacapo-trainers 0.1.0: 5 config types installed (1 not usable: ...)``."""
     try:
-        from .._discovery import PluginState, core_version, discover
+        from .._plugins._discovery import PluginState, core_version, discover
 
         records = discover()
         bad = [r for r in records if r.state is not PluginState.OK]

@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from .._config import TaggedConfig
-from .._converter import TAG, ConfigConverter
-from .._registry import Registry
+from .._configs._converter import TAG, ConfigConverter
+from .._contract._config import TaggedConfig
+from .._plugins._registry import Registry
 
 if TYPE_CHECKING:
     from hypothesis.strategies import SearchStrategy

@@ -13,9 +13,9 @@ from typing import Any
 import attrs
 import pytest
 
-from .._config import DatasetConfig, TrainerConfig
-from .._registry import Registry
-from .._zarr_io import ZarrContainer
+from .._arrays._zarr_io import ZarrContainer
+from .._contract._config import DatasetConfig, TrainerConfig
+from .._plugins._registry import Registry
 from . import _checks
 from ._kit_base import KitBase, _calling, _fail, _has_geometry
 
@@ -147,9 +147,9 @@ class TrainingChecks(KitBase):
         ``torch.load(weights_only=True)``. With :attr:`exact_resume`, the resumed losses must
         equal an uninterrupted run's.
         """
-        from .._driver import train
-        from .._observers import STATS_FILE, read_stats
-        from .._run_config import RunConfig
+        from .._configs._run_config import RunConfig
+        from .._outputs._observers import STATS_FILE, read_stats
+        from .._run._driver import train
 
         run = RunConfig(
             name="conformance",

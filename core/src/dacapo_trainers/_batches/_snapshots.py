@@ -1,0 +1,95 @@
+"""Snapshots of training batches, as DaCapo 0.3.5's ``GunpowderTrainer`` writes them.
+
+After the step of iteration ``i`` with ``i % snapshot_interval == 0`` (iterations 0, N, 2N,
+...), sample 0 of the batch goes to the snapshot container as::
+
+    {i}/volumes/raw          the network's input        raw voxel size, raw crop offset
+    {i}/volumes/gt           the ground truth           output voxel size and crop offset
+    {i}/volumes/target       the task's target          (all output arrays alike)
+    {i}/volumes/weight       the loss weight
+    {i}/volumes/prediction   the network's output
+    {i}/volumes/gradients    d loss / d prediction
+    {i}/volumes/mask         the mask
+
+without the batch axis, and without a channel axis that has a single channel. Leading axes
+that remain are channels (``"c^"``), then the spatial axes; booleans are written as float32
+(neuroglancer has no boolean type). Arrays a batch does not have (no gt, no gradient) are
+left out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from .._arrays._axes import default_axis_names
+from .._arrays._zarr_io import write_array
+
+if TYPE_CHECKING:
+    from .._contract._protocols import LocalContainerIdentifier
+    from ._batch import BatchGeometry
+
+#: The arrays of a snapshot, in the order they are written.
+SNAPSHOT_ARRAYS = ("raw", "gt", "target", "weight", "prediction", "gradients", "mask")
+#: The group of a snapshot's arrays inside ``{iteration}/``.
+SNAPSHOT_GROUP = "volumes"
+
+
+def snapshot_due(iteration: int, interval: int | None) -> bool:
+    """Whether iteration ``iteration`` writes a snapshot: ``iteration % interval == 0``."""
+    return interval is not None and iteration % interval == 0
+
+
+def snapshot_path(iteration: int, name: str) -> str:
+    """The path of array ``name`` of the snapshot of ``iteration``: ``"{i}/volumes/{name}"``."""
+    return f"{iteration}/{SNAPSHOT_GROUP}/{name}"
+
+
+def _host_sample(data: Any) -> Any:
+    """Sample 0 of a batch array, as numpy on the host."""
+    import numpy as np
+
+    first = data[0]
+    if hasattr(first, "detach"):  # a torch tensor, wherever it lives
+        first = first.detach().cpu().numpy()
+    return np.asarray(first)
+
+
+def write_snapshot(
+    container: LocalContainerIdentifier,
+    iteration: int,
+    arrays: Mapping[str, Any],
+    geometry: BatchGeometry,
+) -> list[str]:
+    """Write sample 0 of the batch ``arrays`` as the snapshot of ``iteration``.
+
+    ``arrays`` maps names of :data:`SNAPSHOT_ARRAYS` to batch arrays (numpy arrays or torch
+    tensors, batch axis first); None values and unknown names are skipped. Returns the paths
+    written, in the container's group.
+    """
+    import numpy as np
+
+    dims = geometry.dims
+    spatial = list(geometry.axis_names)
+    written = []
+    for name in SNAPSHOT_ARRAYS:
+        batch_array = arrays.get(name)
+        if batch_array is None:
+            continue
+        data = _host_sample(batch_array)
+        if data.ndim == dims + 1 and data.shape[0] == 1:
+            data = data[0]  # a single channel: no channel axis, as DaCapo
+        if data.dtype == np.bool_:
+            data = data.astype(np.float32)
+        is_raw = name == "raw"
+        path = snapshot_path(iteration, name)
+        write_array(
+            container,
+            path,
+            data,
+            voxel_size=geometry.raw_voxel_size if is_raw else geometry.output_voxel_size,
+            offset=geometry.raw_offsets[0] if is_raw else geometry.output_offsets[0],
+            axis_names=[*default_axis_names(data.ndim - dims, 0), *spatial],
+        )
+        written.append(path)
+    return written
