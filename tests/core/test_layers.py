@@ -79,9 +79,9 @@ def test_each_layer_imports_only_its_own_and_lower_layers() -> None:
         allowed = set(LAYERS[: LAYERS.index(unit) + 1])
         for target in _imports(path):
             used = _unit(target)
-            if used is not None and used.startswith("_") and used not in allowed:
-                if used in LAYERS or used in TOP or used == "reference":
-                    violations.append(f"{_module_name(path)} imports {target}")
+            layered = used in LAYERS or used in TOP or used == "reference"
+            if used is not None and layered and used not in allowed:
+                violations.append(f"{_module_name(path)} imports {target}")
     assert violations == []
 
 
