@@ -15,7 +15,9 @@ REPO = PACKAGE.parents[2]
 #: Bottom to top. A module may import its own layer and those below.
 LAYERS = ["_errors", "_contract", "_arrays", "_plugins", "_configs", "_batches", "_outputs", "_run"]
 #: Above every layer: the command line, the scaffold, the kit and the public modules.
-TOP = {"_cli", "_scaffold", "testing", "hookspecs", "__init__", "__main__"}
+TOP = {"_cli", "_scaffold", "testing", "__init__", "__main__"}
+#: Public modules that belong to a layer: the hook specifications are part of the contract.
+PUBLIC_MODULE_LAYERS = {"hookspecs": "_contract"}
 MAX_TOP_LEVEL_PRIVATE_MODULES = 8
 
 
@@ -63,7 +65,7 @@ def _imports(path: Path) -> set[str]:
 def _unit(dotted: str) -> str | None:
     """The layer unit a dotted name belongs to (its first component below the package)."""
     parts = dotted.split(".")
-    return parts[1] if len(parts) > 1 else None
+    return PUBLIC_MODULE_LAYERS.get(parts[1], parts[1]) if len(parts) > 1 else None
 
 
 def _sources() -> list[Path]:
