@@ -13,7 +13,17 @@ import dacapo_trainers
 PACKAGE = Path(dacapo_trainers.__file__).parent
 REPO = PACKAGE.parents[2]
 #: Bottom to top. A module may import its own layer and those below.
-LAYERS = ["_errors", "_contract", "_arrays", "_plugins", "_configs", "_batches", "_outputs", "_run"]
+LAYERS = [
+    "_errors",
+    "_contract",
+    "_arrays",
+    "_plugins",
+    "_configs",
+    "_batches",
+    "_outputs",
+    "_run",
+    "_exports",
+]
 #: Above every layer: the command line, the scaffold, the kit and the public modules.
 TOP = {"_cli", "_scaffold", "testing", "__init__", "__main__"}
 #: Public modules that belong to a layer: the hook specifications are part of the contract.
