@@ -16,6 +16,13 @@ from run_helpers import run_data, write_run
 from dacapo_trainers import ConfigError, RunConfig, load_config
 from dacapo_trainers._configs._overrides import apply_overrides, parse_override
 
+#: A shorter run than the file's, with a learning rate of its own.
+SHORTER = (
+    "--set", "trainer_config.learning_rate=2.5e-3",
+    "--set", "num_iterations=4",
+    "--set", "checkpoint_interval=2",
+)  # fmt: skip
+
 
 def _run_file(tmp_path: Path, demo_zarr: Path) -> Path:
     return write_run(tmp_path / "run.yaml", run_data(demo_zarr, tmp_path / "out"))
@@ -25,17 +32,7 @@ def test_train_records_the_effective_config(
     tensor_cli: CLI, demo_zarr: Path, tmp_path: Path
 ) -> None:
     run_file = _run_file(tmp_path, demo_zarr)
-    result = tensor_cli(
-        "train",
-        str(run_file),
-        "--quiet",
-        "--set",
-        "trainer_config.learning_rate=2.5e-3",
-        "--set",
-        "num_iterations=4",
-        "--set",
-        "checkpoint_interval=2",
-    )
+    result = tensor_cli("train", str(run_file), "--quiet", *SHORTER)
     assert result.returncode == 0, result.stderr
     recorded = json.loads((tmp_path / "out" / "run_config.json").read_text())
     assert recorded["trainer_config"]["learning_rate"] == 2.5e-3
@@ -45,16 +42,7 @@ def test_train_records_the_effective_config(
     checkpoints = sorted(p.name for p in (tmp_path / "out" / "checkpoints").glob("*.pt"))
     assert checkpoints == ["iteration_00000002.pt", "iteration_00000004.pt"]
     # The same command again resumes the same (overridden) run: nothing left to do.
-    again = tensor_cli(
-        "train",
-        str(run_file),
-        "--set",
-        "trainer_config.learning_rate=2.5e-3",
-        "--set",
-        "num_iterations=4",
-        "--set",
-        "checkpoint_interval=2",
-    )
+    again = tensor_cli("train", str(run_file), *SHORTER)
     assert again.returncode == 0, again.stderr
     assert "nothing to do" in again.stdout
     # Another value is another run: the folder refuses it, and its checkpoints stay.
