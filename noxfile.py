@@ -19,7 +19,8 @@ PLUGINS = {
     "gunpowder": str(ROOT / "plugins" / "gunpowder"),
     "distributed": str(ROOT / "plugins" / "distributed"),
 }
-TEST_TOOLS = ("pytest", "pytest-xdist", "hypothesis", "hatchling")
+# jsonschema: the schema tests validate files as editors do.
+TEST_TOOLS = ("pytest", "pytest-xdist", "hypothesis", "hatchling", "jsonschema")
 # Tests run in parallel processes, one per core (at most 4): most of their time is spent
 # starting training subprocesses and waiting on them (2-core CI: 12 -> 7 minutes for the core).
 PARALLEL = ("-n", "auto", "--maxprocesses", "4")
