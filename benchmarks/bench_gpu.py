@@ -198,7 +198,16 @@ def new_model(spec: dict[str, Any], task: Any, device: Any) -> Any:
 
 
 def dataset(container: Path, name: str = "demo") -> Any:
-    return ZarrDatasetConfig(name=name, container=str(container), gt="gt", mask="mask").build()
+    """A dataset of the demo's layout, its uint8 raw mapped onto [0, 1]: DaCapo's
+    IntensityAugment (the augmented rows) clips to [0, 1] and needs raw there."""
+    return ZarrDatasetConfig(
+        name=name,
+        container=str(container),
+        gt="gt",
+        mask="mask",
+        intensity_range=(0, 255),
+        normalized_range=(0, 1),
+    ).build()
 
 
 def augments() -> list[Any]:
