@@ -1,6 +1,6 @@
 """Keeping a GPU fed: trainer s/iter against the bare step, in one run, side by side.
 
-The table of issue 10, for the code as it is: the reference U-Net (``small``: 8 fmaps x2, two
+The GPU table, for the code as it is: the reference U-Net (``small``: 8 fmaps x2, two
 (2, 2, 2) downsamplings, 84³ -> 44³; ``medium``: 12 fmaps x5, three downsamplings,
 140³ -> 48³), the affinities task, batch 2, demo data with a mask. For each model (and, for
 the medium one, also ``bf16`` and ``bf16 + channels_last_3d``):
