@@ -43,17 +43,17 @@ def start_run_folder(start: StartConfig) -> Path:
     """
     candidates = [Path(start.run), Path("runs") / start.run]
     searched = [repr(str(path)) for path in candidates]
-    base = None
-    if start.run and "/" not in start.run and "\\" not in start.run:
+    for candidate in candidates:
+        if (candidate / CHECKPOINTS).is_dir():
+            return candidate
+    if start.run and "/" not in start.run and "\\" not in start.run:  # a name: DaCapo's too
         try:
             base = runs_base_dir()
         except DacapoStoreError as error:
             raise _issue("$.start_config.run", str(error)) from None
-        candidates.append(base.path / start.run)
+        if (base.path / start.run / CHECKPOINTS).is_dir():
+            return base.path / start.run
         searched.append(f"{str(base.path / start.run)!r} ({base.source})")
-    for candidate in candidates:
-        if (candidate / CHECKPOINTS).is_dir():
-            return candidate
     raise _issue(
         "$.start_config.run",
         f"no run to start from: none of {', '.join(searched)} (relative to {Path.cwd()}) "
