@@ -19,6 +19,11 @@ Run by ``nox -s dacapo-parity`` (one environment holding ``dacapo-ml==0.3.5`` an
    ``dacapo-trainers export --dacapo``; DaCapo's own ``LocalWeightsStore.retrieve_weights``
    reads it, DaCapo's model loads it strictly, every tensor equals the checkpoint's, and
    DaCapo's optimizer takes its optimizer state.
+
+With ``--first-loss`` (the session passes it), also reported, not checked: DaCapo's loss on the
+fixture's net over 8 batches of its GunpowderTrainer (batch size 4, the test suite's DaCapo
+run), and the first loss of the same run here started from the fixture. They agree when the
+task's loss is DaCapo's.
 """
 
 from __future__ import annotations
@@ -233,9 +238,55 @@ def check_export(folder: Path) -> list[str]:
     return [f"exported tensors differ in DaCapo: {differing[:3]}"] if differing else []
 
 
+def first_losses(folder: Path, batches: int = 8) -> tuple[list[float], float]:
+    """Part 4 (reported): DaCapo's loss on the fixture's net over ``batches`` batches of its
+    GunpowderTrainer, and the first loss of a run here started from the fixture, on the test
+    suite's DaCapo run (batch size 4, no augments)."""
+    from dacapo.experiments import Run
+    from dacapo.experiments import RunConfig as DacapoRunConfig
+    from dacapo.store.converter import converter
+    from dacapo.store.local_weights_store import LocalWeightsStore
+
+    from dacapo_trainers import load_run_config, train
+    from dacapo_trainers._outputs._observers import read_stats
+
+    sys.path.insert(0, str(ROOT / "tests" / "core"))
+    from dacapo_run_files import dacapo_run, write_dacapo_data
+    from dacapo_written import gunpowder_trainer, write_mongo_json
+
+    container = write_dacapo_data(folder / "loss-data")
+    trainer = {**gunpowder_trainer(), "batch_size": 4}
+    document = dacapo_run(container, trainer, name="first_loss", num_iterations=1)
+    document["architecture_config"] = {"__type__": "CNNectomeUNetConfig", "name": "u", **BASE}
+    run = Run(converter.structure(document, DacapoRunConfig), load_starter_model=False)
+    run.model.load_state_dict(LocalWeightsStore(FIXTURE).retrieve_weights(RUN_NAME, 1).model)
+    run.trainer.build_batch_provider(run.datasplit.train, run.model, run.task, None)
+    theirs = []
+    with run.trainer, torch.no_grad():
+        for _ in range(batches):
+            raw, _, target, weight, _ = run.trainer.next()
+            prediction = run.model(torch.as_tensor(raw[raw.roi]).float())
+            loss = run.trainer._loss.compute(
+                prediction,
+                torch.as_tensor(target[target.roi]).float(),
+                torch.as_tensor(weight[weight.roi]).float(),
+            )
+            theirs.append(float(loss))
+    start = {"__type__": "StartConfig", "run": str(FIXTURE / RUN_NAME), "criterion": "1"}
+    ours = {**document, "output": str(folder / "first_loss"), "start_config": start}
+    train(load_run_config(write_mongo_json(folder / "first_loss.json", ours)), quiet=True)
+    return theirs, read_stats(folder / "first_loss" / "stats.jsonl")[0].loss
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--write-fixture", action="store_true", help="rewrite the fixture")
+    parser.add_argument(
+        "--first-loss",
+        action="store_true",
+        help="also report DaCapo's loss on the fixture's net and the first loss of a run "
+        "started from it here (needs the gunpowder plugin)",
+    )
     args = parser.parse_args()
     problems = []
     with tempfile.TemporaryDirectory() as temporary:
@@ -249,6 +300,15 @@ def main() -> int:
             problems += check_fixture(folder / "fresh")
         problems += check_names()
         problems += check_export(folder)
+        if args.first_loss:
+            theirs, ours = first_losses(folder)
+            mean = sum(theirs) / len(theirs)
+            spread = (sum((v - mean) ** 2 for v in theirs) / (len(theirs) - 1)) ** 0.5
+            print(
+                f"first loss on the fixture's net: DaCapo {mean:.4f} +- {spread:.4f} (mean and "
+                f"sd over {len(theirs)} batches of 4), here {ours:.4f} (one batch of 4): "
+                f"{abs(ours - mean) / spread:.1f} sd apart"
+            )
     for problem in problems:
         print(f"FAILED: {problem}")
     return 1 if problems else 0
