@@ -248,7 +248,8 @@ def bench(session: nox.Session) -> None:
 @nox.session(name="dacapo-parity", python="3.11")
 def dacapo_parity(session: nox.Session) -> None:
     """Batches of DaCapo 0.3.5's GunpowderTrainer against this project's, on the same data and
-    config (raw range, padding value, masked centre, batch layout); not a default session."""
+    config (raw range, padding value, masked centre, batch layout), and DaCapo's weights files
+    (benchmarks/dacapo_weights.py); not a default session."""
     install(session, CORE, PLUGINS["gunpowder"])
     # aiobotocore[boto3] pins a boto3 that its botocore accepts: without it pip backtracks
     # through aiobotocore versions (from fibsem-tools -> s3fs) for a long time
@@ -262,3 +263,5 @@ def dacapo_parity(session: nox.Session) -> None:
         str(out / "dacapo_parity.json"),
         *session.posargs,
     )
+    # DaCapo's weights files: the committed fixture, the names, an export read by DaCapo
+    session.run("python", str(ROOT / "benchmarks" / "dacapo_weights.py"), "--first-loss")
