@@ -6,7 +6,7 @@ import tomllib
 from pathlib import Path
 
 from dacapo_trainers._cli._demo_setup import DEMO_TRAINER_SETTINGS
-from dacapo_trainers._plugins._registry import FIRST_PARTY_TYPES
+from dacapo_trainers._plugins._known import known_distributions
 
 PLUGINS = Path(__file__).resolve().parents[2] / "plugins"
 
@@ -24,7 +24,7 @@ def _declared_types() -> dict[str, set[str]]:
 def test_first_party_types_are_what_the_plugins_declare() -> None:
     declared = _declared_types()
     assert declared, f"no plugin pyproject.toml under {PLUGINS}"
-    assert {name: set(types) for name, types in FIRST_PARTY_TYPES.items()} == declared
+    assert {name: set(types) for name, types in known_distributions().items()} == declared
 
 
 def test_demo_settings_name_first_party_trainers() -> None:

@@ -19,7 +19,7 @@ from pathlib import Path
 import attrs
 
 from .._plugins._discovery import core_requirement, discover
-from .._plugins._registry import FIRST_PARTY_TYPES
+from .._plugins._known import known_distributions
 
 _NAME = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 _TYPE_NAME = re.compile(r"^[A-Z][A-Za-z0-9]*Config$")
@@ -99,7 +99,7 @@ class PluginNames:
 def check_available(names: PluginNames) -> None:
     """Refuse a type name another installed or first-party plugin already uses."""
     taken = {record.type_name: record.label for record in discover(environ={})}
-    for package, types in FIRST_PARTY_TYPES.items():
+    for package, types in known_distributions().items():
         for type_name in types:
             taken.setdefault(type_name, package)
     if names.config_class in taken:
