@@ -44,8 +44,15 @@ def test_plugin_and_package_import_no_torch() -> None:
 def test_all_is_sorted_and_complete() -> None:
     exported = dacapo_trainers_simple_tensor.__all__
     assert exported == sorted(exported)
-    for name in exported:
-        assert getattr(dacapo_trainers_simple_tensor, name) is not None
+    namespace: dict[str, object] = {}
+    exec("from dacapo_trainers_simple_tensor import *", namespace)
+    assert sorted(set(namespace) - {"__builtins__"}) == exported
+    # the classes are this package's own (the trainer loaded lazily on first access)
+    package = "dacapo_trainers_simple_tensor"
+    for name in ("SimpleTensorTrainer", "SimpleTensorTrainerConfig"):
+        assert getattr(dacapo_trainers_simple_tensor, name).__module__.startswith(package + ".")
+    assert namespace["__version__"] == importlib.metadata.version("dacapo-trainers-simple-tensor")
+    assert set(namespace["OPTIMIZERS"]) >= {"RAdam", "Adam"}  # type: ignore[arg-type]
 
 
 def test_the_demo_settings_hook_gives_valid_fields_for_this_trainer_only() -> None:
