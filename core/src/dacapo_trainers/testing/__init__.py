@@ -29,6 +29,7 @@ from ._problem import (
     write_toy_data,
 )
 from ._pytest_plugin import conformance_data
+from ._run_data import tiny_run_data
 from ._pytest_plugin import pytest_report_header as pytest_report_header  # the hook
 
 __all__ = [
@@ -37,6 +38,7 @@ __all__ = [
     "conformance_data",
     "conformance_tests",
     "loss_fall_problem",
+    "tiny_run_data",
     "toy_architecture_config",
     "toy_dataset_config",
     "toy_task_config",
