@@ -7,27 +7,20 @@ from typing import Any
 
 import yaml
 
-#: Settings that make each first-party trainer fast on a laptop CPU; other types get the
-#: common fields only.
-DEMO_TRAINER_SETTINGS: dict[str, dict[str, Any]] = {
-    "SimpleTensorTrainerConfig": {"warmup_iterations": 20, "snapshot_interval": 100},
-    "GunpowderTrainerConfig": {
-        "num_data_fetchers": 2,
-        "warmup_iterations": 20,
-        "snapshot_interval": 100,
-        "augments": [{"__type__": "SimpleAugmentConfig"}],
-    },
-}
+from .._plugins._optional_hooks import demo_settings
+from .._plugins._registry import Registry
 
 
-def demo_run_data(trainer_type: str, iterations: int, output: Path) -> dict[str, Any]:
-    """The demo's run config, as plain data."""
+def demo_run_data(
+    trainer_type: str, iterations: int, output: Path, registry: Registry | None = None
+) -> dict[str, Any]:
+    """The demo's run config, as plain data (with :func:`demo_settings` for the trainer)."""
     trainer: dict[str, Any] = {
         "__type__": trainer_type,
         "name": "demo",
         "batch_size": 2,
         "learning_rate": 1e-3,
-        **DEMO_TRAINER_SETTINGS.get(trainer_type, {}),
+        **demo_settings(trainer_type, registry),
     }
     return {
         "name": "demo",
