@@ -7,6 +7,8 @@ from pathlib import Path
 
 from conftest import CLI
 
+from dacapo_trainers._plugins._known import install_command
+
 GOOD_CONFIG = {
     "__type__": "GoodTrainerConfig",
     "name": "good",
@@ -171,7 +173,8 @@ def test_unknown_type_suggests_and_names_package(good_cli: CLI, tmp_path: Path) 
     )
     assert result.returncode == 2
     assert "did you mean 'GunpowderTrainerConfig'?" in result.stderr
-    assert "pip install dacapo-trainers-gunpowder" in result.stderr
+    install = install_command("dacapo-trainers-gunpowder")  # a folder, from a checkout
+    assert f"provided by dacapo-trainers-gunpowder: {install}" in result.stderr
 
 
 def test_validate_reports_paths(good_cli: CLI, tmp_path: Path) -> None:

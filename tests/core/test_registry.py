@@ -3,6 +3,9 @@ the field takes, not every type of every kind."""
 
 from __future__ import annotations
 
+import importlib.metadata
+import json
+from pathlib import Path
 from typing import ClassVar
 
 import attrs
@@ -16,7 +19,12 @@ from dacapo_trainers import (
     UnknownTypeError,
     structure_config,
 )
-from dacapo_trainers._plugins._known import distribution_of, known_distributions
+from dacapo_trainers._plugins._known import (
+    distribution_of,
+    install_command,
+    known_distributions,
+    source_folder,
+)
 
 
 @attrs.define(kw_only=True)
@@ -86,8 +94,34 @@ def test_known_distributions_are_data_that_names_a_type_not_installed() -> None:
     registry = Registry(entry_points=[])  # nothing installed
     with pytest.raises(UnknownTypeError) as caught:
         registry.get("GunpowderTrainerConfg", kind="trainer", base=TrainerConfig)
+    install = install_command("dacapo-trainers-gunpowder")
     assert str(caught.value) == (
         "unknown trainer type 'GunpowderTrainerConfg' (did you mean 'GunpowderTrainerConfig'?); "
-        "'GunpowderTrainerConfig' is provided by dacapo-trainers-gunpowder: pip install "
-        "dacapo-trainers-gunpowder; installed trainer types: none"
+        f"'GunpowderTrainerConfig' is provided by dacapo-trainers-gunpowder: {install}; "
+        "installed trainer types: none"
     )
+
+
+def test_a_published_type_typed_right_is_not_suggested_back() -> None:
+    registry = Registry(entry_points=[])  # nothing installed
+    with pytest.raises(UnknownTypeError) as caught:
+        registry.get("GunpowderTrainerConfig", kind="trainer", base=TrainerConfig)
+    assert "did you mean" not in str(caught.value)
+    assert "'GunpowderTrainerConfig' is provided by dacapo-trainers-gunpowder" in str(caught.value)
+
+
+def test_the_install_hint_names_the_plugin_folder_of_a_source_install() -> None:
+    """Installed from a checkout (as every nox session installs it), the core names the
+    plugin's folder there; installed from an index, the distribution's name."""
+    text = importlib.metadata.distribution("dacapo-trainers").read_text("direct_url.json")
+    url = json.loads(text or "{}").get("url", "")
+    checkout = Path(__file__).resolve().parents[2]
+    if url.startswith("file:") and Path(url.removeprefix("file://")).resolve() == checkout / "core":
+        folder = checkout / "plugins" / "gunpowder"
+        assert source_folder("dacapo-trainers-gunpowder") == folder
+        assert install_command("dacapo-trainers-gunpowder") == f"pip install {folder}"
+    else:
+        assert (
+            install_command("dacapo-trainers-gunpowder") == "pip install dacapo-trainers-gunpowder"
+        )
+    assert source_folder("dacapo-trainers-nonexistent") is None

@@ -21,7 +21,7 @@ from .._errors import (
     flat_message,
 )
 from ._discovery import DISABLE_ENV, PluginRecord, PluginState
-from ._known import distribution_of, known_types
+from ._known import distribution_of, install_command, known_types
 
 #: Words type names end in; a plugin's types share what comes before them (their stem).
 _KIND_WORDS = re.compile(r"(Config|Trainer|Augment|Task|Array|Dataset|DataSplit|Start)+$")
@@ -91,12 +91,12 @@ def unknown(type_name: str, kind: str, installed: list[str]) -> str:
     message = f"unknown {kind} type {type_name!r}"
     published = known_types()
     close = difflib.get_close_matches(type_name, sorted({*installed, *published}), 1, 0.75)
-    if close:
+    if close and close[0] != type_name:  # a published name typed right needs no suggestion
         message += f" (did you mean {close[0]!r}?)"
     wanted = type_name if type_name in published else (close[0] if close else None)
     package = distribution_of(wanted) if wanted is not None else None
     if package is not None and wanted not in installed:
-        message += f"; {wanted!r} is provided by {package}: pip install {package}"
+        message += f"; {wanted!r} is provided by {package}: {install_command(package)}"
     listed = ", ".join(installed) if installed else "none"
     return f"{message}; installed {kind} types: {listed}"
 

@@ -8,9 +8,14 @@ installed distributions' entry points declare, and consults this list only to wo
 from __future__ import annotations
 
 import functools
+import importlib.metadata
 import importlib.resources
+import json
 import tomllib
+import urllib.parse
+import urllib.request
 from collections.abc import Mapping
+from pathlib import Path
 
 _DATA = "known_distributions.toml"
 
@@ -30,3 +35,26 @@ def known_types() -> set[str]:
 def distribution_of(type_name: str) -> str | None:
     """The published distribution that declares ``type_name``, or None."""
     return next((d for d, names in known_distributions().items() if type_name in names), None)
+
+
+def install_command(distribution: str) -> str:
+    """How to install a published ``distribution``: its folder in the source tree the core was
+    installed from (``pip install /src/dacapo-trainers/plugins/gunpowder``), else its name."""
+    folder = source_folder(distribution)
+    return f"pip install {folder}" if folder is not None else f"pip install {distribution}"
+
+
+def source_folder(distribution: str) -> Path | None:
+    """The folder of ``distribution`` in the checkout the core was installed from, or None
+    where the core came from an index (read from the core's PEP 610 ``direct_url.json``)."""
+    try:
+        text = importlib.metadata.distribution("dacapo-trainers").read_text("direct_url.json")
+        url = json.loads(text or "{}").get("url", "")
+    except (importlib.metadata.PackageNotFoundError, ValueError, AttributeError):
+        return None
+    parsed = urllib.parse.urlparse(url)
+    if parsed.scheme != "file":
+        return None
+    core = Path(urllib.request.url2pathname(parsed.path))
+    folder = core.parent / "plugins" / distribution.removeprefix("dacapo-trainers-")
+    return folder if (folder / "pyproject.toml").is_file() else None
