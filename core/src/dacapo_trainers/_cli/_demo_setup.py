@@ -60,14 +60,20 @@ def demo_run_data(
 
 
 def prepare_demo(trainer_type: str, iterations: int, output: Path) -> Path:
-    """Write demo data (once) and the demo run file into ``output``; returns the run file."""
+    """Write demo data (once) and the demo run file into ``output``; returns the run file.
+
+    :raises ConfigError: the trainer type is not installed (or the run does not structure),
+        before anything is written.
+    """
+    from .._configs._converter import ConfigConverter
+    from .._configs._run_config import RunConfig
     from ..reference import make_demo_data
 
+    data = demo_run_data(trainer_type, iterations, output)
+    ConfigConverter().structure(data, RunConfig, source=f"demo --trainer {trainer_type}")
     output.mkdir(parents=True, exist_ok=True)
     if not (output / "demo.zarr").exists():
         make_demo_data(output / "demo.zarr")
     run_file = output / "run.yaml"
-    run_file.write_text(
-        yaml.safe_dump(demo_run_data(trainer_type, iterations, output), sort_keys=False)
-    )
+    run_file.write_text(yaml.safe_dump(data, sort_keys=False))
     return run_file
