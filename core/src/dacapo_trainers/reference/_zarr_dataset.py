@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import attrs
 
@@ -57,7 +58,10 @@ class ZarrDatasetConfig(DatasetConfig):
     """
 
     container: str = attrs.field(
-        metadata={"help_text": "The path of the zarr container holding the arrays."}
+        metadata={
+            "help_text": "The zarr container holding the arrays: a local path, or an s3://, "
+            "gs:// or http(s):// URL (read-only; needs dacapo-trainers[remote])."
+        }
     )
     raw: str = attrs.field(
         default="raw", metadata={"help_text": "The raw array's path inside the container."}
@@ -76,6 +80,14 @@ class ZarrDatasetConfig(DatasetConfig):
     weight: float = attrs.field(
         default=1.0,
         metadata={"help_text": "The relative sampling weight of this dataset during training."},
+    )
+    storage_options: dict[str, Any] | None = attrs.field(
+        default=None,
+        metadata={
+            "help_text": "For a URL container: options of its fsspec file system, e.g. "
+            "{anon: true} for a public S3 bucket or {endpoint_url: ...}; null: credentials "
+            "and endpoint found the standard way (AWS_* variables, profiles)."
+        },
     )
     sample_points: list[list[float]] | None = attrs.field(
         default=None,
@@ -122,10 +134,11 @@ class ZarrDatasetConfig(DatasetConfig):
         :raises ValueError: if the container or one of its arrays does not exist, or the
             sample points do not match the raw array's dimensions.
         """
-        container = Path(self.container)
-        if not container.exists():
+        container = self.container
+        # URLs (scheme://) are checked by open_array, which says what is wrong remotely
+        if "://" not in container and not Path(container).exists():
             raise ValueError(
-                f"{type(self).__name__} {self.name!r}: zarr container {str(container)!r} "
+                f"{type(self).__name__} {self.name!r}: zarr container {container!r} "
                 "does not exist; check the path (relative paths are relative to the working "
                 "directory)"
             )
@@ -158,8 +171,8 @@ class ZarrDatasetConfig(DatasetConfig):
                 )
         return dataset
 
-    def _open(self, container: Path, dataset: str) -> Array:
+    def _open(self, container: str, dataset: str) -> Array:
         try:
-            return open_array(container, dataset)
+            return open_array(container, dataset, self.storage_options)
         except ValueError as error:
             raise ValueError(f"{type(self).__name__} {self.name!r}: {error}") from error
