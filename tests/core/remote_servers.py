@@ -7,6 +7,7 @@ training tests that read from S3 (which run in the plugins' sessions).
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -48,7 +49,9 @@ def _wait_until_up(url: str, process: subprocess.Popen[bytes]) -> None:
 
 
 @contextmanager
-def _server(command: list[str], url: str, env: dict[str, str] | None = None) -> Iterator[str]:
+def _server(
+    command: list[str], url: str, env: dict[str, str] | None = None, probe: str = ""
+) -> Iterator[str]:
     process = subprocess.Popen(
         command,
         stdout=subprocess.DEVNULL,
@@ -56,7 +59,7 @@ def _server(command: list[str], url: str, env: dict[str, str] | None = None) -> 
         env={**os.environ, **(env or {})},
     )
     try:
-        _wait_until_up(url, process)
+        _wait_until_up(url + probe, process)
         yield url
     finally:
         process.terminate()
@@ -69,10 +72,14 @@ def _server(command: list[str], url: str, env: dict[str, str] | None = None) -> 
 
 @contextmanager
 def moto_server(**env: str) -> Iterator[str]:
-    """moto's S3 server (``python -m moto.server``) on a free port; yields its endpoint URL."""
+    """moto's S3 server (``python -m moto.server``) on a free port; yields its endpoint URL.
+
+    Readiness is probed on moto's own API, which is no AWS action: with
+    ``INITIAL_NO_AUTH_ACTION_COUNT`` set, the first actions are the caller's.
+    """
     port = free_port()
     command = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
-    with _server(command, f"http://127.0.0.1:{port}", env) as endpoint:
+    with _server(command, f"http://127.0.0.1:{port}", env, "/moto-api/") as endpoint:
         yield endpoint
 
 
@@ -100,12 +107,36 @@ def s3_options(endpoint: str) -> dict[str, Any]:
     return {"endpoint_url": endpoint, "key": ACCESS_KEY, "secret": SECRET_KEY}
 
 
-def upload(endpoint: str, folder: Path, bucket: str, key: str) -> str:
-    """Copy the local ``folder`` to ``s3://bucket/key`` (creating the bucket); its URL."""
+def upload(
+    endpoint: str, folder: Path, bucket: str, key: str, options: dict[str, Any] | None = None
+) -> str:
+    """Copy the local ``folder`` to ``s3://bucket/key`` (creating the bucket) with
+    ``options`` (default: :func:`s3_options`); its URL."""
     import s3fs
 
-    fs = s3fs.S3FileSystem(skip_instance_cache=True, **s3_options(endpoint))
+    fs = s3fs.S3FileSystem(skip_instance_cache=True, **(options or s3_options(endpoint)))
     if not fs.exists(bucket):
         fs.mkdir(bucket)
     fs.put(str(folder), f"{bucket}/{key}", recursive=True)
     return f"s3://{bucket}/{key}"
+
+
+def authorized_user(endpoint: str) -> dict[str, str]:
+    """On a moto server started with ``INITIAL_NO_AUTH_ACTION_COUNT=3`` (moto then checks
+    keys, signatures and IAM policies): a user allowed everything on S3, made with the three
+    unchecked actions; its storage options (endpoint and keys)."""
+    import boto3
+
+    iam = boto3.client(
+        "iam",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id=ACCESS_KEY,
+        aws_secret_access_key=SECRET_KEY,
+    )
+    iam.create_user(UserName="reader")
+    allow = {"Effect": "Allow", "Action": "s3:*", "Resource": "*"}
+    policy = json.dumps({"Version": "2012-10-17", "Statement": [allow]})
+    iam.put_user_policy(UserName="reader", PolicyName="s3", PolicyDocument=policy)
+    key = iam.create_access_key(UserName="reader")["AccessKey"]
+    return {"endpoint_url": endpoint, "key": key["AccessKeyId"], "secret": key["SecretAccessKey"]}

@@ -19,6 +19,7 @@ import pytest
 import yaml
 from dacapo_written import dummy_trainer
 from remote_servers import (
+    authorized_user,
     free_port,
     http_server,
     moto_server,
@@ -192,6 +193,38 @@ def test_missing_bucket_container_or_array_is_one_line(
     with pytest.raises(ValueError, match=r"^cannot") as info:
         open_array(url, dataset)
     assert expected in str(info.value) and "\n" not in str(info.value)
+
+
+@pytest.fixture(scope="module")
+def locked_s3(local_data: Path) -> Iterator[dict[str, str]]:
+    """A moto server that checks credentials, with the demo data in bucket 'locked'."""
+    with moto_server(INITIAL_NO_AUTH_ACTION_COUNT="3") as endpoint:
+        allowed = authorized_user(endpoint)
+        upload(endpoint, local_data / "demo.zarr", "locked", "demo.zarr", allowed)
+        yield allowed
+
+
+@pytest.mark.parametrize(
+    "wrong", [{"secret": "not-the-secret"}, {"key": "AKIAUNKNOWNKEY000000", "secret": "x"}]
+)
+def test_wrong_credentials_are_denied_in_one_line(
+    locked_s3: dict[str, str], local_data: Path, wrong: dict[str, str]
+) -> None:
+    same(
+        open_array("s3://locked/demo.zarr", "gt", locked_s3),
+        open_array(local_data / "demo.zarr", "gt"),
+    )
+    with pytest.raises(ValueError, match="access denied") as info:
+        open_array("s3://locked/demo.zarr", "gt", {**locked_s3, **wrong})
+    assert "AWS_ACCESS_KEY_ID" in str(info.value) and "\n" not in str(info.value)
+
+
+def test_cli_wrong_credentials_exit_2(locked_s3: dict[str, str], tmp_path: Path) -> None:
+    run = _run_file(tmp_path, "s3://locked/demo.zarr")
+    environment = s3_environment(locked_s3["endpoint_url"])
+    environment["AWS_ACCESS_KEY_ID"] = locked_s3["key"]
+    message = _one_line_error(_cli("validate", "--inputs", str(run), cwd=tmp_path, **environment))
+    assert "access denied" in message
 
 
 def test_remote_containers_are_read_only(tmp_path: Path) -> None:

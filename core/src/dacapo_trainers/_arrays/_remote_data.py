@@ -24,12 +24,14 @@ _stores: dict[tuple[str, str], Any] = {}
 _arrays: dict[tuple[str, str, str], Any] = {}
 
 
-def _forget_after_fork() -> None:
+def forget_remote_arrays() -> None:
+    """Drop this process's open remote arrays, stores and chunk caches (done in forked
+    children: the parent's connections and event loop are not theirs)."""
     _stores.clear()
     _arrays.clear()
 
 
-os.register_at_fork(after_in_child=_forget_after_fork)
+os.register_at_fork(after_in_child=forget_remote_arrays)
 
 
 def _zarr3() -> bool:
