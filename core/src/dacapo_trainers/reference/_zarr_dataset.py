@@ -50,7 +50,9 @@ class ZarrDatasetConfig(DatasetConfig):
     The arrays are opened with :func:`dacapo_trainers.open_array`, so their voxel size and
     offset come from the ``voxel_size`` (or ``resolution``) and ``offset`` attributes, as
     written by :func:`dacapo_trainers.write_array`, funlib.persistence or DaCapo, or from
-    OME-NGFF multiscales metadata. Arrays are read lazily, per requested crop.
+    OME-NGFF multiscales metadata. Arrays are read lazily, per requested crop. ``container``
+    may be a URL (``s3://``, ``gs://``, ``http(s)://``, read-only, with ``storage_options``
+    for its fsspec file system; ``pip install 'dacapo-trainers[remote]'``).
 
     Raw intensities reach the model as stored (cast to float32 by the trainer), unless
     ``intensity_range`` is given: then raw is mapped linearly from ``intensity_range`` to
