@@ -227,6 +227,12 @@ def test_cli_wrong_credentials_exit_2(locked_s3: dict[str, str], tmp_path: Path)
     assert "access denied" in message
 
 
+def test_http_server_not_listening_is_one_line() -> None:
+    with pytest.raises(ValueError, match="cannot connect to the server") as info:
+        open_array(f"http://127.0.0.1:{free_port()}/demo.zarr", "raw")
+    assert "\n" not in str(info.value)
+
+
 def test_remote_containers_are_read_only(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="remote containers are read-only"):
         write_array("s3://cells/out.zarr", "raw", np.zeros((2, 2, 2)), voxel_size=[1, 1, 1])

@@ -17,7 +17,7 @@ from typing import Any, TypeAlias
 
 import attrs
 
-from ._remote import RemoteAccessError, described_failure, filesystem
+from ._remote import RemoteAccessError, described_failure, filesystem, is_unreachable
 
 #: ``scheme://``: what makes a container string a URL.
 _URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+)://")
@@ -114,10 +114,20 @@ class RemotePath:
         except Exception as error:  # network, credentials, permissions: say which, once
             raise RemoteAccessError(described_failure(self.url, error)) from None
 
-    def check_bucket(self) -> None:
-        """Raise a one-line RemoteAccessError when the URL's bucket does not exist (s3, gs)."""
+    def check_root(self) -> None:
+        """Raise a one-line RemoteAccessError when the server cannot be reached or the URL's
+        bucket (s3, gs) does not exist; a missing container is left to node detection."""
+        if self.exists():
+            return
         scheme, _, rest = self.url.partition("://")
-        if scheme.lower() not in ("s3", "s3a", "gs", "gcs") or self.exists():
+        if scheme.lower() in ("http", "https"):
+            try:
+                self.fs.info(self.url)
+            except Exception as error:
+                if is_unreachable(error):
+                    raise RemoteAccessError(described_failure(self.url, error)) from None
+            return
+        if scheme.lower() not in ("s3", "s3a", "gs", "gcs"):
             return
         bucket = rest.split("/", 1)[0]
         if not RemotePath(f"{scheme}://{bucket}", self.fs).exists():

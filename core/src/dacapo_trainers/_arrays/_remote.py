@@ -125,6 +125,16 @@ def _names(error: BaseException) -> set[str]:
     return {cls.__name__ for e in _chain(error) for cls in type(e).__mro__}
 
 
+_CONNECTION_FAILURES = {"EndpointConnectionError", "ClientConnectorError", "ConnectionError"}
+_TIMEOUTS = {"TimeoutError", "ConnectTimeoutError", "ReadTimeoutError", "ServerTimeoutError"}
+
+
+def is_unreachable(error: BaseException) -> bool:
+    """Whether ``error`` (or its cause) says the server could not be reached or did not answer
+    (fsspec's HTTP file system reports a refused connection as a missing file, caused by it)."""
+    return bool(_names(error) & (_CONNECTION_FAILURES | _TIMEOUTS))
+
+
 _CREDENTIALS_FIX = (
     "give credentials the standard way (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
     "AWS_PROFILE, ~/.aws; gcloud auth for gs://) or, for a public bucket, storage_options "
@@ -145,13 +155,17 @@ def described_failure(url: str, error: BaseException) -> str:
         for marker in ("AccessDenied", "Forbidden", "InvalidAccessKeyId", "SignatureDoesNotMatch")
     ):
         return f"cannot read {url!r}: access denied ({_first_line(error)}); {_CREDENTIALS_FIX}"
-    if names & {"EndpointConnectionError", "ClientConnectorError", "ConnectionError"}:
+    if names & _CONNECTION_FAILURES:
+        endpoint = (
+            ", the endpoint (AWS_ENDPOINT_URL or storage_options endpoint_url)"
+            if url.lower().startswith("s3")
+            else ""
+        )
         return (
             f"cannot read {url!r}: cannot connect to the server ({_first_line(error)}); check "
-            "the URL, the endpoint (AWS_ENDPOINT_URL or storage_options endpoint_url) and the "
-            "network"
+            f"the URL{endpoint} and the network"
         )
-    if names & {"TimeoutError", "ConnectTimeoutError", "ReadTimeoutError", "ServerTimeoutError"}:
+    if names & _TIMEOUTS:
         return (
             f"cannot read {url!r}: the server did not answer in time (connect "
             f"{CONNECT_TIMEOUT_S} s, read {READ_TIMEOUT_S} s, {ATTEMPTS} attempts); check the "

@@ -139,5 +139,5 @@ def open_array(
     if local is not None:
         return open_node(local, dataset)
     remote = RemotePath.open(container_text(container), storage_options)
-    remote.check_bucket()
+    remote.check_root()
     return open_node(remote, dataset)
