@@ -62,6 +62,14 @@ class ZarrArrayConfig(ArrayConfig):
         default="a",
         metadata={"help_text": "Accepted for DaCapo's files; arrays are only read in training."},
     )
+    ome_metadata: bool = attrs.field(
+        default=False,
+        metadata={
+            "help_text": "DaCapo main's: whether dataset names a scale of an OME-NGFF "
+            "multiscale group. Accepted; not needed: such a scale opens with its "
+            "multiscales metadata either way."
+        },
+    )
 
     @property
     def axes(self) -> list[str] | None:
