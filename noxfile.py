@@ -29,7 +29,12 @@ CORE_TENSORBOARD = f"{CORE}[tensorboard]"
 # release for zarr 2; with zarr 3 the tests write the same layout with zarr directly).
 FUNLIB_PERSISTENCE = "funlib.persistence>=0.6,<0.7"
 # The core's tests that train with a plugin; they run in that plugin's session.
-CORE_PLUGIN_TESTS = "tests/core/test_dacapo_plugins.py"
+CORE_PLUGIN_TESTS = (
+    "tests/core/test_dacapo_plugins.py",
+    "tests/core/test_dacapo_main.py",
+    "tests/core/test_iterable_dataset.py",
+    "tests/core/test_docs_iterable_dataset.py",
+)
 
 nox.options.sessions = [
     "lint",
@@ -127,7 +132,7 @@ def tests_simple_tensor(session: nox.Session, zarr: str) -> None:
     """Core + the simple-tensor plugin alone, with zarr 2 and with zarr 3."""
     install(session, CORE, *existing_plugins("simple-tensor"), ZARR_VERSIONS[zarr], *TEST_TOOLS)
     session.run(
-        "pytest", *PARALLEL, "plugins/simple-tensor/tests", CORE_PLUGIN_TESTS, *session.posargs
+        "pytest", *PARALLEL, "plugins/simple-tensor/tests", *CORE_PLUGIN_TESTS, *session.posargs
     )
 
 
@@ -135,7 +140,9 @@ def tests_simple_tensor(session: nox.Session, zarr: str) -> None:
 def tests_gunpowder(session: nox.Session) -> None:
     """Core + the gunpowder plugin alone."""
     install(session, CORE, *existing_plugins("gunpowder"), *TEST_TOOLS)
-    session.run("pytest", *PARALLEL, "plugins/gunpowder/tests", CORE_PLUGIN_TESTS, *session.posargs)
+    session.run(
+        "pytest", *PARALLEL, "plugins/gunpowder/tests", *CORE_PLUGIN_TESTS, *session.posargs
+    )
 
 
 @nox.session(name="tests-distributed", python="3.11")

@@ -33,7 +33,13 @@ class RunConfig:
 
     The data come either from ``datasets`` (ours: a list of training datasets) or from
     ``datasplit_config`` (DaCapo's: training and validation datasets); exactly one of the two
-    is given. A run file that DaCapo's config store wrote (YAML or JSON) loads unchanged.
+    is given. A run file that DaCapo's config store wrote (YAML or JSON) loads unchanged,
+    DaCapo 0.3.5's and DaCapo main's alike.
+
+    DaCapo main keeps ``batch_size``, ``num_workers``, ``snapshot_interval`` and
+    ``learning_rate`` on the run (0.3.5 on the trainer config). Given here, each replaces the
+    trainer config's field that its ``run_fields`` names (:meth:`resolved_trainer_config`);
+    a setting given in both places is refused, naming both paths.
 
     The run's random generators are seeded with ``seed + repetition`` (see
     :attr:`effective_seed`): repetitions of one config differ, and repetition 0 is seeded with

@@ -41,6 +41,9 @@ class GunpowderTrainerConfig(BatchTrainerConfig):
     Additions, with DaCapo's behaviour as default: ``warmup_iterations`` and
     ``warmup_start_factor`` (from ``BatchTrainerConfig``), ``min_masked_fraction``,
     ``min_gt_fraction``, ``prefetch_batches`` and ``preload_limit_mb``.
+
+    DaCapo main's shape loads too: its ``sample_strategy`` (DaCapo 0.3.5's rule where a file
+    has no such key), and a run's ``num_workers`` sets ``num_data_fetchers``.
     """
 
     trainer_type: ClassVar[str] = "dacapo_trainers_gunpowder._trainer:GunpowderTrainer"
