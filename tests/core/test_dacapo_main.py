@@ -2,12 +2,15 @@
 learning_rate; GunpowderTrainerConfig.sample_strategy) load and train.
 
 The files are written as DaCapo main's file store writes them (``yaml.dump`` of its
-converter's output) or as JSON. Training needs the gunpowder plugin (skipped without it);
-nox runs this file in the tests-gunpowder session.
+converter's output) or as JSON. Each test needs its trainer's plugin (skipped without it);
+nox runs this file in the plugin sessions.
 """
 
 from __future__ import annotations
 
+import importlib.util
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +33,10 @@ from dacapo_trainers import (
 )
 from dacapo_trainers._outputs._observers import read_stats
 
-pytest.importorskip("dacapo_trainers_gunpowder")
+needs_gunpowder = pytest.mark.skipif(
+    importlib.util.find_spec("dacapo_trainers_gunpowder") is None,
+    reason="needs dacapo_trainers_gunpowder",
+)
 
 
 @pytest.fixture(scope="module")
@@ -56,6 +62,7 @@ class Recorder:
         self.snapshots.append(iteration)
 
 
+@needs_gunpowder
 def test_main_yaml_trains_with_its_run_level_fields(container: Path, tmp_path: Path) -> None:
     document = main_run(
         container,
@@ -86,6 +93,7 @@ def test_main_yaml_trains_with_its_run_level_fields(container: Path, tmp_path: P
     assert [s.iteration for s in stats] == [0, 1, 2, 3]
 
 
+@needs_gunpowder
 def test_main_json_loads_with_every_sample_strategy(container: Path, tmp_path: Path) -> None:
     for strategy in ("integral_mask", "reject", "sample_points", None):
         document = main_run(container, main_gunpowder_trainer(strategy), batch_size=2)
@@ -96,6 +104,7 @@ def test_main_json_loads_with_every_sample_strategy(container: Path, tmp_path: P
         assert run.architecture_config.input_shape == [28, 28, 28]
 
 
+@needs_gunpowder
 def test_a_field_set_on_the_run_and_in_the_trainer_names_both(
     container: Path, tmp_path: Path
 ) -> None:
@@ -108,6 +117,7 @@ def test_a_field_set_on_the_run_and_in_the_trainer_names_both(
     assert "run.yaml" in message
 
 
+@needs_gunpowder
 def test_the_trainers_value_applies_where_the_run_leaves_it_unset(
     container: Path, tmp_path: Path
 ) -> None:
@@ -121,6 +131,7 @@ def test_the_trainers_value_applies_where_the_run_leaves_it_unset(
     assert resolved.learning_rate == 1e-3  # the default of both DaCapo versions
 
 
+@needs_gunpowder
 def test_input_shape_under_both_names_is_refused(container: Path, tmp_path: Path) -> None:
     document = main_run(container, main_gunpowder_trainer())
     document["architecture_config"]["input_shape"] = [28, 28, 28]
@@ -128,6 +139,7 @@ def test_input_shape_under_both_names_is_refused(container: Path, tmp_path: Path
         load_config(write_mongo_json(tmp_path / "run.json", document), RunConfig)
 
 
+@needs_gunpowder
 def test_an_unknown_sample_strategy_lists_the_choices(container: Path, tmp_path: Path) -> None:
     document = main_run(container, main_gunpowder_trainer("integral"))
     with pytest.raises(ConfigError) as raised:
@@ -137,8 +149,34 @@ def test_an_unknown_sample_strategy_lists_the_choices(container: Path, tmp_path:
     assert "'integral_mask'" in message and "null" in message
 
 
+@needs_gunpowder
 def test_a_run_with_run_level_fields_round_trips(container: Path, tmp_path: Path) -> None:
     document = main_run(container, main_gunpowder_trainer("reject"), batch_size=2)
     run = load_config(write_mongo_json(tmp_path / "run.json", document), RunConfig)
     again = load_config(write_mongo_json(tmp_path / "again.json", unstructure_config(run)))
     assert again == run
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("dacapo_trainers_simple_tensor") is None,
+    reason="needs dacapo_trainers_simple_tensor",
+)
+def test_num_workers_that_the_trainer_has_no_use_for_is_noted(
+    container: Path, tmp_path: Path
+) -> None:
+    trainer = {"__type__": "SimpleTensorTrainerConfig", "name": "simple"}
+    document = {**main_run(container, trainer, batch_size=2, num_workers=2), "output": "out"}
+    run_file = write_file_store_yaml(tmp_path / "run.yaml", document)
+    result = subprocess.run(
+        [sys.executable, "-m", "dacapo_trainers", "train", str(run_file), "--quiet"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert (
+        "note: num_workers ($.num_workers) is not used: SimpleTensorTrainerConfig takes no "
+        "such setting"
+    ) in result.stderr
+    assert [s.iteration for s in read_stats(tmp_path / "out" / "stats.jsonl")] == [0, 1, 2, 3]

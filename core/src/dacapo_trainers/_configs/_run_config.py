@@ -289,8 +289,9 @@ class RunConfig:
         config = self.trainer_config
         return [
             f"{name} ($.{name}) is not used: {type(config).__name__} takes no such setting"
-            for name in self.run_level_settings
-            if name not in config.run_fields
+            for name, value in self.run_level_settings.items()
+            # num_workers 0 (DaCapo main's default) asks for no workers: nothing goes unused
+            if name not in config.run_fields and not (name == "num_workers" and value == 0)
         ]
 
     @property
