@@ -180,3 +180,19 @@ def test_num_workers_that_the_trainer_has_no_use_for_is_noted(
         "such setting"
     ) in result.stderr
     assert [s.iteration for s in read_stats(tmp_path / "out" / "stats.jsonl")] == [0, 1, 2, 3]
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("dacapo_trainers_distributed") is None,
+    reason="needs dacapo_trainers_distributed",
+)
+@needs_gunpowder
+def test_a_setting_the_trainer_config_refuses_is_a_config_error(
+    container: Path, tmp_path: Path
+) -> None:
+    trainer = {"__type__": "DistributedTrainerConfig", "trainer_config": main_gunpowder_trainer()}
+    document = main_run(container, trainer, batch_size=4)
+    with pytest.raises(ConfigError) as raised:
+        load_config(write_mongo_json(tmp_path / "run.json", document), RunConfig)
+    message = str(raised.value)
+    assert "cannot go into DistributedTrainerConfig" in message and "$.batch_size" in message

@@ -259,6 +259,15 @@ class RunConfig:
         problem = run_fields_problem(self.trainer_config, self.run_level_settings)
         if problem is not None:
             raise ValueError(problem)
+        try:
+            self.resolved_trainer_config()
+        except ValueError as error:
+            names = ", ".join(f"$.{name}" for name in self.run_level_settings)
+            raise ValueError(
+                f"the run-level settings ({names}) cannot go into "
+                f"{type(self.trainer_config).__name__} {self.trainer_config.name!r}: {error}; "
+                "set them in the trainer config instead"
+            ) from None
 
     @property
     def run_level_settings(self) -> dict[str, Any]:
