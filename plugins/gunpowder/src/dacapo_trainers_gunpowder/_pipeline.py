@@ -34,7 +34,8 @@ from dacapo_trainers import (
 
 from ._augment_configs import AugmentConfig
 from ._locations import BoxCounter, LocationSampler, spatial_nonzero
-from ._trainer_config import DACAPO_0_3_5, GunpowderTrainerConfig
+from ._sample_strategy import centre_rule
+from ._trainer_config import GunpowderTrainerConfig
 
 #: Names of the arrays of one batch, in the order snapshots list them.
 BATCH_ARRAYS = ("raw", "gt", "target", "weight", "mask", "location")
@@ -194,31 +195,21 @@ def location_sampler(dataset: Dataset, config: GunpowderTrainerConfig) -> Locati
     points = None
     if dataset.sample_points is not None and len(dataset.sample_points):
         points = np.asarray(dataset.sample_points, dtype=np.float64)
-    strategy = config.sample_strategy
-    if strategy == "sample_points" and points is None:
-        raise ValueError(
-            f"dataset {dataset.name!r} has no sample_points, which sample_strategy "
-            "'sample_points' draws from ($.trainer_config.sample_strategy); give the dataset "
-            "sample_points or choose another strategy"
-        )
-    if strategy != DACAPO_0_3_5:  # DaCapo main: points only for 'sample_points'
-        points = points if strategy == "sample_points" else None
-        if strategy in (None, "sample_points"):
-            mask = None  # the centre only inside the mask's region
+    rule = centre_rule(config.sample_strategy, dataset.name, mask, points)
     return LocationSampler(
         name=dataset.name,
         voxel_size=np.asarray(voxel_size, dtype=np.int64),
         region_begin=region_begin,
         region_end=region_end,
-        mask=mask,
+        mask=rule.mask,
         gt_mean=gt_mean,
         gt_min_reject=config.gt_min_reject,
         mask_fraction=mask_fraction,
         min_masked_fraction=config.min_masked_fraction,
         gt_fraction=gt_fraction,
         min_gt_fraction=config.min_gt_fraction,
-        sample_points=points,
-        centre_all_masked=strategy in ("integral_mask", "reject"),
+        sample_points=rule.sample_points,
+        centre_all_masked=rule.all_masked,
     )
 
 
