@@ -30,7 +30,13 @@ CORE_TENSORBOARD = f"{CORE}[tensorboard]"
 # release for zarr 2; with zarr 3 the tests write the same layout with zarr directly).
 FUNLIB_PERSISTENCE = "funlib.persistence>=0.6,<0.7"
 # The core's tests that train with a plugin; they run in that plugin's session.
-CORE_PLUGIN_TESTS = ("tests/core/test_dacapo_plugins.py", "tests/core/test_remote_training.py")
+CORE_PLUGIN_TESTS = (
+    "tests/core/test_dacapo_plugins.py",
+    "tests/core/test_remote_training.py",
+    "tests/core/test_dacapo_main.py",
+    "tests/core/test_iterable_dataset.py",
+    "tests/core/test_docs_iterable_dataset.py",
+)
 # Data at URLs: the core's remote extra, and a real S3 server on loopback for the tests (moto's
 # server mode); aiobotocore[boto3] pins a boto3 that s3fs's botocore accepts (without it pip
 # backtracks through boto3 versions for a long time).

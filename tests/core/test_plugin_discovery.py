@@ -195,7 +195,8 @@ def test_show_and_schema(good_cli: CLI) -> None:
     shown = good_cli("show", "GoodTrainerConfig")
     assert shown.returncode == 0, shown.stderr
     assert "GoodTrainerConfig  (dt-good 1.2.0)" in shown.stdout
-    assert "batch_size: int  (required)" in shown.stdout
+    assert "name: str  (required)" in shown.stdout
+    assert "batch_size: int = 1" in shown.stdout  # DaCapo main's run-level default
     assert "snapshot_interval: int | None = None" in shown.stdout
     assert "Snapshot every this many iterations." in shown.stdout
     schema = good_cli("schema", "GoodTrainerConfig")
@@ -205,7 +206,8 @@ def test_show_and_schema(good_cli: CLI) -> None:
         "const": "GoodTrainerConfig",
         "description": "The config type.",
     }
-    assert set(document["required"]) == {"__type__", "name", "batch_size", "learning_rate"}
+    assert set(document["required"]) == {"__type__", "name"}
+    assert document["properties"]["batch_size"]["default"] == 1
     assert document["properties"]["augments"]["items"] == {
         "oneOf": [{"$ref": "#/$defs/GoodAugmentConfig"}]
     }

@@ -66,6 +66,7 @@ from ._errors import (
 from ._plugins._discovery import ENTRY_POINT_GROUP, PluginRecord, PluginState
 from ._plugins._registry import Registry, default_registry
 from ._run._driver import TrainResult, train
+from ._run._iterable_dataset import iterable_dataset
 from .hookspecs import hookimpl
 
 __version__ = "0.1.0"
@@ -130,6 +131,7 @@ __all__ = [
     "default_axis_names",
     "default_registry",
     "hookimpl",
+    "iterable_dataset",
     "json_schema",
     "linear_warmup",
     "load_config",

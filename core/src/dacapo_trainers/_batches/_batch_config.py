@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import ClassVar
+
 import attrs
 
 from .._contract._config import TrainerConfig
@@ -19,6 +22,11 @@ class BatchTrainerConfig(TrainerConfig):
     ``compile``, ``channels_last_3d``; DaCapo has none of them, and their defaults keep its
     plain float32 eager step). A subclass adds its own data settings and sets ``trainer_type``.
     """
+
+    run_fields: ClassVar[Mapping[str, str]] = {
+        **TrainerConfig.run_fields,
+        "snapshot_interval": "snapshot_interval",
+    }
 
     snapshot_interval: int | None = attrs.field(
         default=None,

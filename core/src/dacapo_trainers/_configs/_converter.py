@@ -39,6 +39,7 @@ from .._contract._config import (
 )
 from .._errors import ConfigError, ConfigIssue, DacapoTrainersError, first_line
 from .._plugins._registry import Registry, default_registry
+from ._run_config import RunConfig, dacapo_main_run_data
 
 T = TypeVar("T")
 
@@ -140,6 +141,7 @@ class ConfigConverter:
         converter.register_structure_hook_func(is_tagged, self._structure_tagged)
         converter.register_unstructure_hook_func(is_tagged, self._unstructure_tagged)
         converter.register_structure_hook_func(_is_plain_attrs_class, self._structure_plain)
+        converter.register_structure_hook(RunConfig, self._structure_run)
         self._cattrs = converter
         self._structure_fns: dict[type, Callable[[Mapping[str, Any], type], Any]] = {}
         self._unstructure_fns: dict[type, Callable[[Any], dict[str, Any]]] = {}
@@ -187,6 +189,14 @@ class ConfigConverter:
                 f"{declared.__name__}) is expected"
             )
         fields = {key: value for key, value in data.items() if key != TAG}
+        for alias, name in cls.key_aliases.items():
+            if alias in fields:
+                if name in fields:
+                    raise _Problem(
+                        f"{alias!r} and {name!r} are one field of {tag} (DaCapo main writes "
+                        f"{alias!r}, DaCapo 0.3.5 {name!r}); keep one of them"
+                    )
+                fields[name] = fields.pop(alias)
         return self._structure_plain(fields, cls)  # type: ignore[no-any-return]
 
     def _structure_plain(self, data: Any, cls: type) -> Any:
@@ -199,6 +209,10 @@ class ConfigConverter:
             )
             self._structure_fns[cls] = function
         return function(data, cls)
+
+    def _structure_run(self, data: Any, cls: type[RunConfig]) -> RunConfig:
+        run: RunConfig = self._structure_plain(dacapo_main_run_data(data), cls)
+        return run
 
     def _unstructure_sequence(self, value: Any) -> list[Any]:
         return [self._cattrs.unstructure(item) for item in value]

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import attrs
 
 from .._arrays._locations import refuse_remote_output
 from .._contract._config import (
+    MAX_LEARNING_RATE,
     ArchitectureConfig,
     DatasetConfig,
     DataSplitConfig,
@@ -22,6 +24,8 @@ _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 MAX_NAME_LENGTH = 128
 #: The largest seed: every generator (Python, numpy, torch) and per-rank derivation takes it.
 MAX_SEED = 2**63 - 1
+#: DaCapo main's run-level trainer settings (they were the trainer config's in DaCapo 0.3.5).
+RUN_LEVEL_FIELDS = ("batch_size", "num_workers", "snapshot_interval", "learning_rate")
 
 
 @attrs.define(kw_only=True)
@@ -30,7 +34,13 @@ class RunConfig:
 
     The data come either from ``datasets`` (ours: a list of training datasets) or from
     ``datasplit_config`` (DaCapo's: training and validation datasets); exactly one of the two
-    is given. A run file that DaCapo's config store wrote (YAML or JSON) loads unchanged.
+    is given. A run file that DaCapo's config store wrote (YAML or JSON) loads unchanged,
+    DaCapo 0.3.5's and DaCapo main's alike.
+
+    DaCapo main keeps ``batch_size``, ``num_workers``, ``snapshot_interval`` and
+    ``learning_rate`` on the run (0.3.5 on the trainer config). Given here, each replaces the
+    trainer config's field that its ``run_fields`` names (:meth:`resolved_trainer_config`);
+    a setting given in both places is refused, naming both paths.
 
     The run's random generators are seeded with ``seed + repetition`` (see
     :attr:`effective_seed`): repetitions of one config differ, and repetition 0 is seeded with
@@ -118,6 +128,37 @@ class RunConfig:
             "snapshot previews); needs pip install 'dacapo-trainers[tensorboard]'."
         },
     )
+    batch_size: int | None = attrs.field(
+        default=None,
+        metadata={
+            "help_text": "DaCapo main's run-level batch size: replaces the trainer config's "
+            "batch_size, which must then be left out. None: the trainer config's."
+        },
+    )
+    num_workers: int | None = attrs.field(
+        default=None,
+        metadata={
+            "help_text": "DaCapo main's run-level number of data workers: replaces the trainer "
+            "config's own worker setting (GunpowderTrainerConfig's num_data_fetchers; 0: "
+            "batches made in the training process), which must then be left out. None: the "
+            "trainer config's."
+        },
+    )
+    snapshot_interval: int | None = attrs.field(
+        default=None,
+        metadata={
+            "help_text": "DaCapo main's run-level snapshot interval: replaces the trainer "
+            "config's snapshot_interval, which must then be left out. None: the trainer "
+            "config's."
+        },
+    )
+    learning_rate: float | None = attrs.field(
+        default=None,
+        metadata={
+            "help_text": "DaCapo main's run-level learning rate: replaces the trainer config's "
+            "learning_rate, which must then be left out. None: the trainer config's."
+        },
+    )
 
     @name.validator
     def _check_name(self, attribute: attrs.Attribute[str], value: str) -> None:
@@ -196,6 +237,75 @@ class RunConfig:
         if not _DEVICE.match(value):
             raise ValueError(f"device must be auto, cpu, mps, cuda or cuda:N, got {value!r}")
 
+    @batch_size.validator
+    @snapshot_interval.validator
+    def _check_positive(self, attribute: attrs.Attribute[int | None], value: int | None) -> None:
+        if value is not None and value < 1:
+            raise ValueError(f"{attribute.name} must be at least 1 or null, got {value}")
+
+    @num_workers.validator
+    def _check_num_workers(self, attribute: attrs.Attribute[int | None], value: int | None) -> None:
+        if value is not None and value < 0:
+            raise ValueError(f"num_workers must be at least 0 or null, got {value}")
+
+    @learning_rate.validator
+    def _check_learning_rate(
+        self, attribute: attrs.Attribute[float | None], value: float | None
+    ) -> None:
+        if value is not None and not 0 < value <= MAX_LEARNING_RATE:  # also refuses NaN, inf
+            raise ValueError(
+                f"learning_rate must be a number above 0 and at most {MAX_LEARNING_RATE:g} "
+                f"or null, got {value}"
+            )
+
+    def __attrs_post_init__(self) -> None:
+        problem = run_fields_problem(self.trainer_config, self.run_level_settings)
+        if problem is not None:
+            raise ValueError(problem)
+        try:
+            self.resolved_trainer_config()
+        except ValueError as error:
+            names = ", ".join(f"$.{name}" for name in self.run_level_settings)
+            raise ValueError(
+                f"the run-level settings ({names}) cannot go into "
+                f"{type(self.trainer_config).__name__} {self.trainer_config.name!r}: {error}; "
+                "set them in the trainer config instead"
+            ) from None
+
+    @property
+    def run_level_settings(self) -> dict[str, Any]:
+        """The run-level trainer settings this run sets (DaCapo main's): name -> value."""
+        return {
+            name: getattr(self, name)
+            for name in RUN_LEVEL_FIELDS
+            if getattr(self, name) is not None
+        }
+
+    def resolved_trainer_config(self) -> TrainerConfig:
+        """The trainer config with the run-level settings (:attr:`run_level_settings`) put
+        in the fields they replace: what the run trains with.
+
+        A setting the trainer config does not take (``num_workers`` for a trainer without
+        data workers, ``snapshot_interval`` for one without snapshots) is left out; the run
+        start says so in a note.
+        """
+        config = self.trainer_config
+        changes = {
+            config.run_fields[name]: value
+            for name, value in self.run_level_settings.items()
+            if name in config.run_fields
+        }
+        return attrs.evolve(config, **changes) if changes else config
+
+    def _start_notes(self) -> list[str]:
+        config = self.trainer_config
+        return [
+            f"{name} ($.{name}) is not used: {type(config).__name__} takes no such setting"
+            for name, value in self.run_level_settings.items()
+            # num_workers 0 (DaCapo main's default) asks for no workers: nothing goes unused
+            if name not in config.run_fields and not (name == "num_workers" and value == 0)
+        ]
+
     @property
     def effective_seed(self) -> int:
         """The seed of every generator of the run: ``seed + repetition``."""
@@ -215,6 +325,42 @@ class RunConfig:
         if self.datasplit_config is None:
             return []
         return self.datasplit_config.validate_dataset_configs()
+
+
+def run_fields_problem(config: TrainerConfig, settings: dict[str, Any]) -> str | None:
+    """Why run-level ``settings`` cannot go into ``config``, or None: a setting that the
+    trainer config also sets (to a value other than its field's default)."""
+    for name, value in settings.items():
+        field_name = config.run_fields.get(name)
+        if field_name is None or _at_default(config, field_name):
+            continue
+        own = getattr(config, field_name)
+        return (
+            f"{name} is set twice: on the run ($.{name}: {value!r}, where DaCapo main keeps "
+            f"it) and in the trainer config ($.trainer_config.{field_name}: {own!r}, where "
+            "DaCapo 0.3.5 keeps it); keep one of the two"
+        )
+    return None
+
+
+def _at_default(config: TrainerConfig, name: str) -> bool:
+    """Whether ``config``'s field ``name`` holds its default (a factory's too)."""
+    field = attrs.fields_dict(type(config))[name]
+    default = field.default
+    if isinstance(default, attrs.Factory):  # type: ignore[arg-type]
+        factory: Any = default
+        default = factory.factory(config) if factory.takes_self else factory.factory()
+    elif default is attrs.NOTHING:
+        return False
+    return bool(getattr(config, name) == default)
+
+
+def dacapo_main_run_data(data: Any) -> Any:
+    """Run data as DaCapo main's converter writes it, made ours: it writes every field of its
+    RunConfig, so an unset ``repetition`` arrives as null (0 here, as its runs use)."""
+    if isinstance(data, dict) and "repetition" in data and data["repetition"] is None:
+        return {key: value for key, value in data.items() if key != "repetition"}
+    return data
 
 
 def is_run_data(data: object) -> bool:

@@ -9,6 +9,7 @@ prints it and the JSON Schema uses it.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import attrs
@@ -31,7 +32,13 @@ class TaggedConfig:
     base class (``trainer_config: TrainerConfig``, ``augments: list[AugmentConfig]``); the
     converter then accepts any registered subclass whose type name the data's ``"__type__"``
     gives.
+
+    ``key_aliases`` maps other keys a file may give a field under (a DaCapo version that
+    named it differently, such as DaCapo main's ``_input_shape``) to the field's name; a file
+    that gives both is refused, and configs are always written under the field's name.
     """
+
+    key_aliases: ClassVar[Mapping[str, str]] = {}
 
     @classmethod
     def type_name(cls) -> str:
@@ -49,15 +56,31 @@ class TrainerConfig(TaggedConfig):
     """
 
     trainer_type: ClassVar[type[Trainer] | str]
+    #: The run-level settings this config takes (DaCapo main keeps ``batch_size``,
+    #: ``learning_rate``, ``num_workers`` and ``snapshot_interval`` on the run config): the
+    #: :class:`~dacapo_trainers.RunConfig` field name, and the name of this config's field
+    #: that a value set on the run replaces. Subclasses extend it.
+    run_fields: ClassVar[Mapping[str, str]] = {
+        "batch_size": "batch_size",
+        "learning_rate": "learning_rate",
+    }
 
     name: str = attrs.field(
         metadata={"help_text": "A unique name for this trainer config, used to identify it."}
     )
     batch_size: int = attrs.field(
-        metadata={"help_text": "The number of samples in one training batch."}
+        default=1,
+        metadata={
+            "help_text": "The number of samples in one training batch (default 1, as DaCapo "
+            "main's run-level batch_size; or set batch_size on the run instead)."
+        },
     )
     learning_rate: float = attrs.field(
-        metadata={"help_text": "The (initial) learning rate of the optimizer."}
+        default=1e-3,
+        metadata={
+            "help_text": "The (initial) learning rate of the optimizer (default 1e-3, as DaCapo "
+            "main's run-level learning_rate; or set learning_rate on the run instead)."
+        },
     )
 
     @batch_size.validator

@@ -46,8 +46,9 @@ class RunInputs:
 
 
 def build_trainer(run: RunConfig, registry: Registry, source: str | None) -> Trainer:
-    """``run.trainer_config.build_trainer()``; a failure names ``$.trainer_config``."""
-    config = run.trainer_config
+    """The trainer of ``run.resolved_trainer_config()`` (the run-level settings applied);
+    a failure names ``$.trainer_config``."""
+    config = run.resolved_trainer_config()
     return _built("$.trainer_config", config, registry, source, config.build_trainer)
 
 
@@ -95,13 +96,7 @@ def open_inputs(
     """
     seed_everything(run.effective_seed)
     trainer.seed = run.effective_seed
-    datasets = [
-        _built(path, config, registry, source, config.build, "cannot be opened", _DATASET_FIX)
-        for path, config in dataset_configs(run)
-    ]
-    issues = check_datasets(datasets, [path for path, _ in dataset_configs(run)])
-    if issues:
-        raise ConfigError(issues, source)
+    datasets = open_datasets(run, registry, source)
     reason = trainer.cannot_train_reason(datasets)
     if reason is None and not trainer.can_train(datasets):
         reason = "it gave no reason"
@@ -111,6 +106,31 @@ def open_inputs(
             f"on datasets {', '.join(repr(d.name) for _, d in dataset_configs(run))}: {reason}"
         )
     device = resolve_device(run.device)
+    task, model = build_task_and_model(run, registry, source)
+    return RunInputs(datasets, task, model, device)
+
+
+def open_datasets(run: RunConfig, registry: Registry, source: str | None) -> list[Any]:
+    """The run's training datasets, opened and checked (:func:`check_datasets`).
+
+    :raises ConfigError: a dataset cannot be opened or is unusable (its config path named).
+    """
+    paths = dataset_configs(run)
+    datasets = [
+        _built(path, config, registry, source, config.build, "cannot be opened", _DATASET_FIX)
+        for path, config in paths
+    ]
+    issues = check_datasets(datasets, [path for path, _ in paths])
+    if issues:
+        raise ConfigError(issues, source)
+    return datasets
+
+
+def build_task_and_model(run: RunConfig, registry: Registry, source: str | None) -> tuple[Any, Any]:
+    """The run's task and its model (on the CPU, initialised from torch's global generator).
+
+    :raises ConfigError: the architecture, the task or the model cannot be built.
+    """
     architecture_config, task_config = run.architecture_config, run.task_config
     architecture = _built(
         "$.architecture_config", architecture_config, registry, source, architecture_config.build
@@ -124,7 +144,7 @@ def open_inputs(
         lambda: build_model(task, architecture),
         doing=f"the model of task {task_config.name!r} cannot be built from it",
     )
-    return RunInputs(datasets, task, model, device)
+    return task, model
 
 
 def dataset_configs(run: RunConfig) -> list[tuple[str, Any]]:

@@ -82,6 +82,14 @@ class ZarrArrayConfig(ArrayConfig):
             "standard way (AWS_* variables, profiles). Not a DaCapo field."
         },
     )
+    ome_metadata: bool = attrs.field(
+        default=False,
+        metadata={
+            "help_text": "DaCapo main's: whether dataset names a scale of an OME-NGFF "
+            "multiscale group. Accepted; not needed: such a scale opens with its "
+            "multiscales metadata either way."
+        },
+    )
 
     @property
     def axes(self) -> list[str] | None:

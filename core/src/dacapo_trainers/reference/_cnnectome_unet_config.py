@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import attrs
 
@@ -114,6 +114,9 @@ class CNNectomeUNetConfig(ArchitectureConfig):
     voxel size). ``_eval_shape_increase`` enlarges the input at prediction time
     (``eval_input_shape``).
     """
+
+    #: DaCapo main writes the input shape as ``_input_shape`` (a private attribute there).
+    key_aliases: ClassVar[dict[str, str]] = {"_input_shape": "input_shape"}
 
     input_shape: list[int] = attrs.field(
         metadata={"help_text": "The shape of the data passed into the network during training."}

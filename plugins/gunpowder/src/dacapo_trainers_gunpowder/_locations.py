@@ -233,6 +233,8 @@ class LocationSampler:
     :param min_gt_fraction: the smallest fraction of the output crop with nonzero gt.
     :param sample_points: ``(n, dims)`` world points the centre box is placed on instead of
         drawing, or None.
+    :param centre_all_masked: every voxel of the centre box must be masked, not just one
+        (DaCapo main's ``integral_mask`` and ``reject`` strategies).
     """
 
     name: str
@@ -247,6 +249,7 @@ class LocationSampler:
     gt_fraction: BoxCounter | None = None
     min_gt_fraction: float | None = None
     sample_points: np.ndarray | None = None
+    centre_all_masked: bool = False
     candidates_per_round: int = 64
     max_rounds: int = 400
     # valid centre shifts per centre-box phase and size; valid sample points per centre box
@@ -366,7 +369,11 @@ class LocationSampler:
             phase = q0 % step
             key = (tuple(phase), tuple(box), tuple(step))
             if key not in self._cache:
-                centres = _sliding_any(self.mask, tuple(int(b) for b in box))
+                window = tuple(int(b) for b in box)
+                if self.centre_all_masked:  # no unmasked voxel in the box
+                    centres = ~_sliding_any(~self.mask.astype(bool), window)
+                else:
+                    centres = _sliding_any(self.mask, window)
                 slices = tuple(
                     slice(int(p), None, int(s)) for p, s in zip(phase, step, strict=True)
                 )

@@ -34,6 +34,7 @@ from dacapo_trainers import (
 
 from ._augment_configs import AugmentConfig
 from ._locations import BoxCounter, LocationSampler, spatial_nonzero
+from ._sample_strategy import centre_rule
 from ._trainer_config import GunpowderTrainerConfig
 
 #: Names of the arrays of one batch, in the order snapshots list them.
@@ -194,19 +195,21 @@ def location_sampler(dataset: Dataset, config: GunpowderTrainerConfig) -> Locati
     points = None
     if dataset.sample_points is not None and len(dataset.sample_points):
         points = np.asarray(dataset.sample_points, dtype=np.float64)
+    rule = centre_rule(config.sample_strategy, dataset.name, mask, points)
     return LocationSampler(
         name=dataset.name,
         voxel_size=np.asarray(voxel_size, dtype=np.int64),
         region_begin=region_begin,
         region_end=region_end,
-        mask=mask,
+        mask=rule.mask,
         gt_mean=gt_mean,
         gt_min_reject=config.gt_min_reject,
         mask_fraction=mask_fraction,
         min_masked_fraction=config.min_masked_fraction,
         gt_fraction=gt_fraction,
         min_gt_fraction=config.min_gt_fraction,
-        sample_points=points,
+        sample_points=rule.sample_points,
+        centre_all_masked=rule.all_masked,
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import ClassVar
 
 import attrs
@@ -10,6 +11,17 @@ import attrs
 from dacapo_trainers import BatchTrainerConfig
 
 from ._augment_configs import AugmentConfig
+
+#: The default ``sample_strategy``: DaCapo 0.3.5's rule (DaCapo main has no such value).
+DACAPO_0_3_5 = "dacapo-0.3.5"
+#: The values of ``sample_strategy``: DaCapo main's four, and DaCapo 0.3.5's rule.
+SAMPLE_STRATEGIES: tuple[str | None, ...] = (
+    DACAPO_0_3_5,
+    "integral_mask",
+    "reject",
+    "sample_points",
+    None,
+)
 
 
 @attrs.define(kw_only=True)
@@ -29,9 +41,17 @@ class GunpowderTrainerConfig(BatchTrainerConfig):
     Additions, with DaCapo's behaviour as default: ``warmup_iterations`` and
     ``warmup_start_factor`` (from ``BatchTrainerConfig``), ``min_masked_fraction``,
     ``min_gt_fraction``, ``prefetch_batches`` and ``preload_limit_mb``.
+
+    DaCapo main's shape loads too: its ``sample_strategy`` (DaCapo 0.3.5's rule where a file
+    has no such key), and a run's ``num_workers`` sets ``num_data_fetchers``.
     """
 
     trainer_type: ClassVar[str] = "dacapo_trainers_gunpowder._trainer:GunpowderTrainer"
+    #: DaCapo main's run-level ``num_workers`` sets the data worker processes.
+    run_fields: ClassVar[Mapping[str, str]] = {
+        **BatchTrainerConfig.run_fields,
+        "num_workers": "num_data_fetchers",
+    }
 
     num_data_fetchers: int = attrs.field(
         default=5,
@@ -52,6 +72,18 @@ class GunpowderTrainerConfig(BatchTrainerConfig):
             "only needs the centre voxel of its output to be masked (nonzero in the dataset's "
             "mask, inside its gt without one). For a fraction of the output crop, use "
             "min_masked_fraction."
+        },
+    )
+    sample_strategy: str | None = attrs.field(
+        default=DACAPO_0_3_5,
+        metadata={
+            "help_text": "Where samples are centred, with DaCapo main's values: "
+            "'integral_mask' or 'reject' (every voxel of the output centre masked; drawn "
+            "exactly here, so the two are the same), 'sample_points' (a random one of the "
+            "dataset's sample_points, mask not consulted), null (anywhere with the output "
+            f"centre inside the mask's region). The default, {DACAPO_0_3_5!r} (a file "
+            "without the key): DaCapo 0.3.5's rule, some voxel of the output centre masked, "
+            "on the dataset's sample_points where it has them."
         },
     )
     clip_raw: bool = attrs.field(
@@ -103,6 +135,14 @@ class GunpowderTrainerConfig(BatchTrainerConfig):
     def _check_num_data_fetchers(self, attribute: attrs.Attribute[int], value: int) -> None:
         if value < 0:
             raise ValueError(f"num_data_fetchers must be at least 0, got {value}")
+
+    @sample_strategy.validator
+    def _check_sample_strategy(
+        self, attribute: attrs.Attribute[str | None], value: str | None
+    ) -> None:
+        if value not in SAMPLE_STRATEGIES:
+            choices = ", ".join("null" if s is None else repr(s) for s in SAMPLE_STRATEGIES)
+            raise ValueError(f"sample_strategy must be one of {choices}; got {value!r}")
 
     @min_masked.validator
     def _check_min_masked(
