@@ -66,8 +66,12 @@ def write_data(folder: Path) -> Path:
     raw = (1 + (labels % 7) * 30 + rng.integers(0, 40, size=SHAPE)).astype(np.uint8)
     mask = np.zeros(SHAPE, dtype=np.uint8)
     mask[:, 20:22, :] = 1
+    # the RunConfig's mask: two thirds of the volume, so that DaCapo rarely rejects a location
+    wide_mask = np.zeros(SHAPE, dtype=np.uint8)
+    wide_mask[:, 8:40, :] = 1
     container = folder / "parity.zarr"
-    for name, data in (("raw", raw), ("gt", labels), ("mask", mask)):
+    arrays = (("raw", raw), ("gt", labels), ("mask", mask), ("wide_mask", wide_mask))
+    for name, data in arrays:
         write_array(container, name, data, voxel_size=VOXEL_SIZE, offset=(0, 0, 0))
     return container
 
@@ -141,7 +145,7 @@ def dacapo_batches(
 
 
 class _Dataset:
-    def __init__(self, container: Path) -> None:
+    def __init__(self, container: Path, mask: str = "mask") -> None:
         from dacapo_trainers import InMemoryArray, open_array
 
         raw = open_array(container, "raw")
@@ -152,7 +156,7 @@ class _Dataset:
             offset=raw.offset,
         )
         self.gt = open_array(container, "gt")
-        self.mask = open_array(container, "mask")
+        self.mask = open_array(container, mask)
         self.name = "parity"
         self.weight = 1.0
         self.sample_points = None
@@ -178,7 +182,12 @@ class _Task:
 
 
 def our_batches(
-    container: Path, trainer_json: dict[str, Any], model: Any, count: int, task: Any = None
+    container: Path,
+    trainer_json: dict[str, Any],
+    model: Any,
+    count: int,
+    task: Any = None,
+    mask: str = "mask",
 ) -> list:
     from dacapo_trainers import structure_config
     from dacapo_trainers_gunpowder import GunpowderTrainerConfig
@@ -187,7 +196,7 @@ def our_batches(
     trainer = config.build_trainer()
     trainer.seed = 0
     trainer.create_optimizer(model)
-    trainer.build_batch_provider([_Dataset(container)], model, task or _Task())
+    trainer.build_batch_provider([_Dataset(container, mask)], model, task or _Task())
     out = []
     with trainer:
         batches = trainer._start_batches(0)
@@ -275,13 +284,15 @@ def snapshot_layouts(container: Path, folder: Path) -> dict[str, Any]:
         layouts["dacapo"] = f"unavailable: {type(error).__name__}: {error}"
     run_file = folder / "snapshot_run.json"
     run_file.write_text(json.dumps(document))
-    task = load_run_config(run_file).task_config.build()
-    model = task.create_model(run.architecture)
+    ours_config = load_run_config(run_file)
+    task = ours_config.task_config.build()
+    model = task.create_model(ours_config.architecture_config.build())
     config = structure_config({**trainer_json, "num_data_fetchers": 0}, GunpowderTrainerConfig)
     ours = config.build_trainer()
     optimizer = ours.create_optimizer(model)
     path = folder / "our_snapshot.zarr"
-    ours.build_batch_provider([_Dataset(container)], model, task, ZarrContainer(path))
+    dataset = _Dataset(container, "wide_mask")
+    ours.build_batch_provider([dataset], model, task, ZarrContainer(path))
     with ours:
         list(ours.iterate(1, model, optimizer, torch.device("cpu")))
     layouts["ours"] = layout(path)
@@ -307,7 +318,8 @@ def task_batches_and_losses(container: Path, folder: Path, args: argparse.Namesp
     run_file = folder / "table_run.json"
     run_file.write_text(json.dumps(document))
     task = load_run_config(run_file).task_config.build()
-    mine = our_batches(container, document["trainer_config"], model, args.batches, task)
+    trainer_json = document["trainer_config"]
+    mine = our_batches(container, trainer_json, model, args.batches, task, "wide_mask")
     dacapo, ours = batch_statistics(theirs), batch_statistics(mine)
     print(f"batch statistics on the affinities RunConfig ({args.batches} batches per side):")
     print_table(dacapo, ours)

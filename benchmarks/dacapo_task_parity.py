@@ -4,7 +4,8 @@ statistics of both sides on its task, and the layout of their snapshots.
 Used by ``benchmarks/dacapo_parity.py`` (``nox -s dacapo-parity``), in one environment with
 ``dacapo-ml==0.3.5`` and ``dacapo-trainers-gunpowder``. The run document is DaCapo's
 (``RunConfig`` as its converter writes it: an affinities task, a small CNNectomeUNet, a
-``GunpowderTrainerConfig`` without augments, raw normalized by ``IntensitiesArrayConfig``);
+``GunpowderTrainerConfig`` without augments, raw normalized by ``IntensitiesArrayConfig``, a
+mask over two thirds of the volume);
 DaCapo structures it with its own converter and trains it with its ``Run``'s trainer, this
 project loads the same document and trains it with ``dacapo_trainers.train``. Each side runs
 once per seed (DaCapo: torch's, numpy's and Python's global seeds; ours: the run's ``seed``).
@@ -55,7 +56,7 @@ def run_document(container: Path, name: str, iterations: int) -> dict[str, Any]:
         "weight": 1,
         "raw_config": raw,
         "gt_config": array("gt"),
-        "mask_config": array("mask"),
+        "mask_config": array("wide_mask"),
         "sample_points": None,
     }
     return {

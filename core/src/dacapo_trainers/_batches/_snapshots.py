@@ -15,10 +15,11 @@ Each array is sample 0's without the batch axis, except the mask, which keeps th
 (sample ``k`` of the batch at index ``k``, dropped for a batch of one) as DaCapo writes it;
 a channel axis that has a single channel is dropped. Leading axes that remain are channels
 (``"c^"``), then the spatial axes; every array is on sample 0's offset. Values are written
-in the batch's dtype: raw, weight and prediction as float32 (DaCapo writes raw and weight as
-float64, but they hold float32 values here, so float32 loses nothing), the mask as it comes
-(uint8 0/1 from the trainers here); booleans are written as float32 (neuroglancer has no
-boolean type). Arrays a batch does not have (no gt, no gradient) are left out.
+in the batch's dtype: raw, weight and prediction as float32 (DaCapo writes raw normalized by
+``IntensitiesArrayConfig`` as float64, but it holds float32 values here, so float32 loses
+nothing), the mask as it comes (uint8 0/1 from the trainers here); booleans are written as
+float32 (neuroglancer has no boolean type). Arrays a batch does not have (no gt, no
+gradient) are left out.
 """
 
 from __future__ import annotations
