@@ -19,7 +19,8 @@ PLUGINS = {
     "gunpowder": str(ROOT / "plugins" / "gunpowder"),
     "distributed": str(ROOT / "plugins" / "distributed"),
 }
-TEST_TOOLS = ("pytest", "pytest-xdist", "hypothesis", "hatchling")
+# jsonschema: the schema tests validate files as editors do.
+TEST_TOOLS = ("pytest", "pytest-xdist", "hypothesis", "hatchling", "jsonschema")
 # Tests run in parallel processes, one per core (at most 4): most of their time is spent
 # starting training subprocesses and waiting on them (2-core CI: 12 -> 7 minutes for the core).
 PARALLEL = ("-n", "auto", "--maxprocesses", "4")
@@ -29,7 +30,12 @@ CORE_TENSORBOARD = f"{CORE}[tensorboard]"
 # release for zarr 2; with zarr 3 the tests write the same layout with zarr directly).
 FUNLIB_PERSISTENCE = "funlib.persistence>=0.6,<0.7"
 # The core's tests that train with a plugin; they run in that plugin's session.
-CORE_PLUGIN_TESTS = "tests/core/test_dacapo_plugins.py"
+CORE_PLUGIN_TESTS = ("tests/core/test_dacapo_plugins.py", "tests/core/test_remote_training.py")
+# Data at URLs: the core's remote extra, and a real S3 server on loopback for the tests (moto's
+# server mode); aiobotocore[boto3] pins a boto3 that s3fs's botocore accepts (without it pip
+# backtracks through boto3 versions for a long time).
+CORE_REMOTE = f"{CORE}[remote]"
+REMOTE_TEST_TOOLS = ("moto[server]", "aiobotocore[boto3]")
 
 nox.options.sessions = [
     "lint",
@@ -77,7 +83,15 @@ def typecheck(session: nox.Session) -> None:
 @nox.session(python="3.11")
 def tests(session: nox.Session) -> None:
     """The core alone, in a fresh venv (zarr 2.18)."""
-    install(session, CORE_TENSORBOARD, "zarr>=2.18,<3", FUNLIB_PERSISTENCE, *TEST_TOOLS)
+    install(
+        session,
+        CORE_TENSORBOARD,
+        CORE_REMOTE,
+        "zarr>=2.18,<3",
+        FUNLIB_PERSISTENCE,
+        *TEST_TOOLS,
+        *REMOTE_TEST_TOOLS,
+    )
     # DaCapo-style containers are written with funlib's prepare_ds here, never emulated.
     session.run(
         "pytest",
@@ -106,6 +120,7 @@ ZARR_TESTS = [
         "test_previews",
         "test_tensorboard",
         "test_cli_fuzz",
+        "test_remote_data",
     )
 ]
 
@@ -113,7 +128,7 @@ ZARR_TESTS = [
 @nox.session(name="tests-zarr3", python="3.11")
 def tests_zarr3(session: nox.Session) -> None:
     """The core alone with zarr 3: the zarr tests (posargs replace the selection)."""
-    install(session, CORE_TENSORBOARD, "zarr>=3", *TEST_TOOLS)
+    install(session, CORE_TENSORBOARD, CORE_REMOTE, "zarr>=3", *TEST_TOOLS, *REMOTE_TEST_TOOLS)
     session.run("pytest", *PARALLEL, *(session.posargs or ZARR_TESTS))
 
 
@@ -125,17 +140,26 @@ ZARR_VERSIONS = {"2": "zarr>=2.18,<3", "3": "zarr>=3"}
 @nox.parametrize("zarr", list(ZARR_VERSIONS))
 def tests_simple_tensor(session: nox.Session, zarr: str) -> None:
     """Core + the simple-tensor plugin alone, with zarr 2 and with zarr 3."""
-    install(session, CORE, *existing_plugins("simple-tensor"), ZARR_VERSIONS[zarr], *TEST_TOOLS)
+    install(
+        session,
+        CORE_REMOTE,
+        *existing_plugins("simple-tensor"),
+        ZARR_VERSIONS[zarr],
+        *TEST_TOOLS,
+        *REMOTE_TEST_TOOLS,
+    )
     session.run(
-        "pytest", *PARALLEL, "plugins/simple-tensor/tests", CORE_PLUGIN_TESTS, *session.posargs
+        "pytest", *PARALLEL, "plugins/simple-tensor/tests", *CORE_PLUGIN_TESTS, *session.posargs
     )
 
 
 @nox.session(name="tests-gunpowder", python="3.11")
 def tests_gunpowder(session: nox.Session) -> None:
     """Core + the gunpowder plugin alone."""
-    install(session, CORE, *existing_plugins("gunpowder"), *TEST_TOOLS)
-    session.run("pytest", *PARALLEL, "plugins/gunpowder/tests", CORE_PLUGIN_TESTS, *session.posargs)
+    install(session, CORE_REMOTE, *existing_plugins("gunpowder"), *TEST_TOOLS, *REMOTE_TEST_TOOLS)
+    session.run(
+        "pytest", *PARALLEL, "plugins/gunpowder/tests", *CORE_PLUGIN_TESTS, *session.posargs
+    )
 
 
 @nox.session(name="tests-distributed", python="3.11")
@@ -234,7 +258,11 @@ def demo_preview(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Benchmarks (not timed tests): ratios measured side by side in one run."""
     install(
-        session, CORE, *existing_plugins("simple-tensor", "gunpowder", "distributed"), "hatchling"
+        session,
+        CORE_REMOTE,
+        *existing_plugins("simple-tensor", "gunpowder", "distributed"),
+        "hatchling",
+        *REMOTE_TEST_TOOLS,  # bench_remote.py reads from moto's S3 server
     )
     out = ROOT / "bench-results"
     out.mkdir(exist_ok=True)
@@ -249,7 +277,8 @@ def dacapo_parity(session: nox.Session) -> None:
     """Batches of DaCapo 0.3.5's GunpowderTrainer against this project's, on the same data and
     config (raw range, padding value, masked centre, batch layout, batch statistics), the loss
     curves of both on one DaCapo RunConfig (150 iterations, 2 seeds; ``-- --iterations N
-    --seeds A B`` changes them) and their snapshots; not a default session."""
+    --seeds A B`` changes them) and their snapshots, and DaCapo's weights files
+    (benchmarks/dacapo_weights.py); not a default session."""
     install(session, CORE, PLUGINS["gunpowder"])
     # aiobotocore[boto3] pins a boto3 that its botocore accepts: without it pip backtracks
     # through aiobotocore versions (from fibsem-tools -> s3fs) for a long time
@@ -263,3 +292,5 @@ def dacapo_parity(session: nox.Session) -> None:
         str(out / "dacapo_parity.json"),
         *session.posargs,
     )
+    # DaCapo's weights files: the committed fixture, the names, an export read by DaCapo
+    session.run("python", str(ROOT / "benchmarks" / "dacapo_weights.py"), "--first-loss")

@@ -1,6 +1,6 @@
 """Keeping a GPU fed: trainer s/iter against the bare step, in one run, side by side.
 
-The table of issue 10, for the code as it is: the reference U-Net (``small``: 8 fmaps x2, two
+The GPU table, for the code as it is: the reference U-Net (``small``: 8 fmaps x2, two
 (2, 2, 2) downsamplings, 84³ -> 44³; ``medium``: 12 fmaps x5, three downsamplings,
 140³ -> 48³), the affinities task, batch 2, demo data with a mask. For each model (and, for
 the medium one, also ``bf16`` and ``bf16 + channels_last_3d``):
@@ -198,7 +198,16 @@ def new_model(spec: dict[str, Any], task: Any, device: Any) -> Any:
 
 
 def dataset(container: Path, name: str = "demo") -> Any:
-    return ZarrDatasetConfig(name=name, container=str(container), gt="gt", mask="mask").build()
+    """A dataset of the demo's layout, its uint8 raw mapped onto [0, 1]: DaCapo's
+    IntensityAugment (the augmented rows) clips to [0, 1] and needs raw there."""
+    return ZarrDatasetConfig(
+        name=name,
+        container=str(container),
+        gt="gt",
+        mask="mask",
+        intensity_range=(0, 255),
+        normalized_range=(0, 1),
+    ).build()
 
 
 def augments() -> list[Any]:

@@ -84,6 +84,6 @@ ls -1 "$DEST"
 size_kb=$(du -sk "$DEST" | cut -f1)
 echo "$(ls "$DEST" | wc -l) wheels, $((size_kb / 1024)) MB in $DEST (Python $PYTHON_VERSION)"
 if [ "$size_kb" -gt $((MAX_MB * 1024)) ]; then
-    echo "$DEST holds more than $MAX_MB MB: the run tool carries at most 64 MiB" >&2
+    echo "$DEST holds more than $MAX_MB MB: keep what is copied to the GPU node small (64 MiB at most)" >&2
     exit 1
 fi

@@ -164,6 +164,7 @@ from dacapo_trainers import TaggedConfig, TrainerConfig, hookimpl
 @attrs.define(kw_only=True)
 class CutmixTrainerConfig(TrainerConfig):
     trainer_type = "x:y"
+    alpha = attrs.field(default=0.2)  # a field rule broken: no annotation
 
 
 @attrs.define(kw_only=True)

@@ -17,38 +17,24 @@ from typing import Any
 
 import yaml
 
+from dacapo_trainers.testing import tiny_run_data
+
 #: Safety net for a process that should end: far above what any run here takes.
 RUN_LIMIT_S = 300
 
 
 def run_data(demo_zarr: Path, output: Path, **trainer: Any) -> dict[str, Any]:
     """A 12-iteration run of the tiny trainer with checkpoints every 4 iterations."""
-    return {
-        "name": "tiny",
-        "trainer_config": {
-            "__type__": "TinyTrainerConfig",
-            "name": "tiny",
-            "batch_size": 2,
-            "learning_rate": 0.01,
-            **trainer,
-        },
-        "architecture_config": {
-            "__type__": "UNetConfig",
-            "name": "unet",
-            "input_shape": [20, 20, 20],
-            "num_fmaps": 2,
-            "downsample_factors": [[2, 2, 2]],
-        },
-        "task_config": {"__type__": "AffinitiesTaskConfig", "name": "affs"},
-        "datasets": [
-            {"__type__": "ZarrDatasetConfig", "name": "demo", "container": str(demo_zarr)}
-        ],
-        "num_iterations": 12,
-        "checkpoint_interval": 4,
-        "output": str(output),
-        "seed": 7,
-        "device": "cpu",
-    }
+    config = {"__type__": "TinyTrainerConfig", "name": "tiny", "batch_size": 2}
+    return tiny_run_data(
+        {**config, "learning_rate": 0.01, **trainer},
+        demo_zarr,
+        output,
+        name="tiny",
+        num_iterations=12,
+        checkpoint_interval=4,
+        seed=7,
+    )
 
 
 def write_run(path: Path, data: dict[str, Any]) -> Path:
@@ -138,3 +124,14 @@ def wait_until_gone(pids: list[int]) -> list[int]:
             return []
         time.sleep(0.05)
     return [pid for pid in pids if alive(pid)]
+
+
+def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """``python -m dacapo_trainers ARGS`` in ``cwd``, its output captured."""
+    return subprocess.run(
+        [sys.executable, "-m", "dacapo_trainers", *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=cwd,
+    )

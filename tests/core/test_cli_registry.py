@@ -10,6 +10,8 @@ from pathlib import Path
 
 import yaml
 
+from dacapo_trainers.testing import tiny_run_data
+
 SCRIPT = """
 import contextlib, io, json, sys
 from dacapo_trainers._plugins import _registry
@@ -32,28 +34,9 @@ print(json.dumps({"statuses": statuses, "registries": len(built)}))
 
 
 def test_the_commands_share_one_registry(tmp_path: Path, demo_zarr: Path) -> None:
-    run = {
-        "name": "one-registry",
-        "trainer_config": {
-            "__type__": "DummyTrainerConfig",
-            "name": "dummy",
-            "batch_size": 1,
-            "learning_rate": 1e-4,
-            "mirror_augment": False,
-        },
-        "architecture_config": {
-            "__type__": "UNetConfig",
-            "name": "u",
-            "input_shape": [20, 20, 20],
-            "num_fmaps": 2,
-            "downsample_factors": [[2, 2, 2]],
-        },
-        "task_config": {"__type__": "AffinitiesTaskConfig", "name": "affs"},
-        "datasets": [{"__type__": "ZarrDatasetConfig", "name": "d", "container": str(demo_zarr)}],
-        "num_iterations": 1,
-        "output": str(tmp_path / "out"),
-        "device": "cpu",
-    }
+    dummy = {"__type__": "DummyTrainerConfig", "name": "dummy", "batch_size": 1}
+    trainer = {**dummy, "learning_rate": 1e-4, "mirror_augment": False}
+    run = tiny_run_data(trainer, demo_zarr, tmp_path / "out", name="one-registry")
     run_file = tmp_path / "run.yaml"
     run_file.write_text(yaml.safe_dump(run))
     commands = [

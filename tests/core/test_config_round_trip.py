@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, reject, settings
 from hypothesis import strategies as st
 
 from dacapo_trainers import ConfigConverter, ConfigError, TaggedConfig, default_registry
+from dacapo_trainers.testing import tiny_run_data
 from dacapo_trainers.testing._round_trip import config_data, round_trip_problem
 
 REGISTRY = default_registry()
@@ -85,28 +86,15 @@ def test_a_run_stored_by_an_older_version_resumes(tensor_cli: CLI, tmp_path: Pat
     from dacapo_trainers.reference import make_demo_data
 
     demo = make_demo_data(tmp_path / "demo.zarr", shape=(40, 40, 40))
-    run = {
-        "name": "old",
-        "trainer_config": {
-            "__type__": "TinyTrainerConfig",
-            "name": "t",
-            "batch_size": 1,
-            "learning_rate": 0.01,
-        },
-        "architecture_config": {
-            "__type__": "UNetConfig",
-            "name": "u",
-            "input_shape": [20, 20, 20],
-            "num_fmaps": 2,
-            "downsample_factors": [[2, 2, 2]],
-        },
-        "task_config": {"__type__": "AffinitiesTaskConfig", "name": "a"},
-        "datasets": [{"__type__": "ZarrDatasetConfig", "name": "d", "container": str(demo)}],
-        "num_iterations": 2,
-        "checkpoint_interval": 2,
-        "output": str(tmp_path / "out"),
-        "device": "cpu",
-    }
+    trainer = {"__type__": "TinyTrainerConfig", "name": "t", "batch_size": 1}
+    run = tiny_run_data(
+        {**trainer, "learning_rate": 0.01},
+        demo,
+        tmp_path / "out",
+        name="old",
+        num_iterations=2,
+        checkpoint_interval=2,
+    )
     run_file = tmp_path / "run.yaml"
     run_file.write_text(yaml.safe_dump(run))
     assert tensor_cli("train", str(run_file), "--quiet").returncode == 0

@@ -7,7 +7,14 @@ from typing import Any, ClassVar
 import attrs
 import pytest
 
-from dacapo_trainers import PluginContractError, Registry, TrainerConfig, hookimpl
+from dacapo_trainers import (
+    ConfigError,
+    PluginContractError,
+    Registry,
+    TrainerConfig,
+    hookimpl,
+    structure_config,
+)
 from dacapo_trainers._plugins._config_rules import config_class_problems
 from dacapo_trainers.testing import TrainerConformance
 
@@ -31,6 +38,12 @@ class SharedDefaultConfig(TrainerConfig):
 
 
 @attrs.define(kw_only=True)
+class EmptySharedDefaultConfig(TrainerConfig):
+    trainer_type: ClassVar[str] = "x:Y"
+    names: dict[str, int] = {}  # noqa: RUF008 - the mistake under test
+
+
+@attrs.define(kw_only=True)
 class TrainerTypeFieldConfig(TrainerConfig):
     trainer_type: str = "x:Y"  # type: ignore[misc]  # the mistake: a field, not a ClassVar
 
@@ -47,8 +60,12 @@ class GoodConfig(TrainerConfig):
     ("cls", "advice"),
     [
         (UnannotatedFieldConfig, "snapshot_interval = None has no annotation"),
-        (UntypedFieldConfig, "alpha has no annotation"),
-        (SharedDefaultConfig, "attrs.field(factory=list)"),
+        # the annotation suggested is the default's type
+        (UnannotatedFieldConfig, "`snapshot_interval: int | None = None`"),
+        (UntypedFieldConfig, "annotate it: `alpha: float = attrs.field(...)`"),
+        # the fix keeps the default's value
+        (SharedDefaultConfig, "use `attrs.field(factory=lambda: [0, 1])`"),
+        (EmptySharedDefaultConfig, "use `attrs.field(factory=dict)`"),
         (TrainerTypeFieldConfig, "trainer_type: ClassVar[str]"),
     ],
 )
@@ -80,3 +97,23 @@ def test_the_kit_fails_each_mistake(cls: type[TrainerConfig]) -> None:
         suite.test_config_classes_follow_the_field_rules(config)
     assert cls.__name__ in str(failed.value)
     assert "Writing a config class" in str(failed.value)
+
+
+def _positive(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if value <= 0:
+        raise ValueError(f"must be positive, got {value}")  # the message names no field
+
+
+@attrs.define(kw_only=True)
+class ValidatedConfig(TrainerConfig):
+    trainer_type: ClassVar[str] = "x:Y"
+    sigma: float = attrs.field(default=1.0, validator=_positive)
+
+
+def test_a_validators_refusal_is_reported_at_its_field() -> None:
+    registry = Registry.isolated(ValidatedConfig)
+    data = {"__type__": "ValidatedConfig", "name": "c", "batch_size": 1, "learning_rate": 0.1}
+    with pytest.raises(ConfigError) as caught:
+        structure_config({**data, "sigma": -2.0}, registry=registry)
+    [issue] = caught.value.issues
+    assert (issue.path, issue.message) == ("$.sigma", "must be positive, got -2.0")

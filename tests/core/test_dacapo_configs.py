@@ -94,7 +94,7 @@ def check_full_run(run: RunConfig, tmp_path: Path) -> None:
     assert (train.raw_config.min, train.raw_config.max) == (0, 255)
     source = train.raw_config.source_array_config
     assert isinstance(source, ZarrArrayConfig)
-    assert source.file_name == tmp_path / "c.zarr" and source.axes is None
+    assert source.file_name == str(tmp_path / "c.zarr") and source.axes is None
     assert isinstance(train.gt_config, CropArrayConfig)
     assert train.gt_config.roi == [[0, 0, 0], [64, 64, 64]]
     binarize = train.gt_config.source_array_config

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import random
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +17,7 @@ from dacapo_written import (
     write_file_store_yaml,
     write_mongo_json,
 )
+from run_helpers import run_cli as cli
 
 from dacapo_trainers import (
     ConfigError,
@@ -36,16 +35,6 @@ from dacapo_trainers.reference import AffinitiesTaskConfig, CNNectomeUNetConfig
 @pytest.fixture(scope="module")
 def container(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_dacapo_data(tmp_path_factory.mktemp("data"))
-
-
-def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "dacapo_trainers", *args],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        cwd=cwd,
-    )
 
 
 def stats_lines(output: Path) -> list[dict[str, Any]]:

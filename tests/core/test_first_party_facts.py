@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
+from typing import ClassVar
 
-from dacapo_trainers._cli._demo_setup import DEMO_TRAINER_SETTINGS
-from dacapo_trainers._plugins._registry import FIRST_PARTY_TYPES
+import attrs
+
+from dacapo_trainers import Registry, RunConfig, TrainerConfig, structure_config
+from dacapo_trainers._cli._demo_setup import demo_run_data
+from dacapo_trainers._plugins._known import known_distributions
+from dacapo_trainers._plugins._optional_hooks import demo_settings
 
 PLUGINS = Path(__file__).resolve().parents[2] / "plugins"
 
@@ -24,9 +29,31 @@ def _declared_types() -> dict[str, set[str]]:
 def test_first_party_types_are_what_the_plugins_declare() -> None:
     declared = _declared_types()
     assert declared, f"no plugin pyproject.toml under {PLUGINS}"
-    assert {name: set(types) for name, types in FIRST_PARTY_TYPES.items()} == declared
+    assert {name: set(types) for name, types in known_distributions().items()} == declared
 
 
-def test_demo_settings_name_first_party_trainers() -> None:
-    trainers = {name for types in _declared_types().values() for name in types}
-    assert set(DEMO_TRAINER_SETTINGS) <= trainers
+def test_the_demo_takes_its_trainer_settings_from_the_plugins_hook(tmp_path: Path) -> None:
+    """The core keeps no demo settings of its own: the plugin's hook supplies them."""
+    registry = Registry()
+    run = demo_run_data("GunpowderTrainerConfig", 10, tmp_path, registry)
+    assert run["trainer_config"]["num_data_fetchers"] == 2
+    assert run["trainer_config"]["augments"] == [{"__type__": "SimpleAugmentConfig"}]
+    config = structure_config(run, RunConfig, registry=registry)
+    assert config.trainer_config.num_data_fetchers == 2
+
+
+def test_a_trainer_without_the_hook_runs_the_demo_with_its_defaults(tmp_path: Path) -> None:
+    @attrs.define(kw_only=True)
+    class HooklessTrainerConfig(TrainerConfig):
+        trainer_type: ClassVar[str] = "nowhere:Trainer"
+
+    registry = Registry.isolated(HooklessTrainerConfig)
+    trainer = demo_run_data("HooklessTrainerConfig", 10, tmp_path, registry)["trainer_config"]
+    assert trainer == {
+        "__type__": "HooklessTrainerConfig",
+        "name": "demo",
+        "batch_size": 2,
+        "learning_rate": 1e-3,
+    }
+    # a type nothing provides: no settings, the run itself reports the unknown type
+    assert demo_settings("NoSuchTrainerConfig", registry) == {}

@@ -130,3 +130,17 @@ def test_few_modules_stay_at_the_top() -> None:
 def test_the_public_surface_is_reexported_from_the_top() -> None:
     for name in dacapo_trainers.__all__:
         assert hasattr(dacapo_trainers, name), name
+
+
+#: The longest a module of the core or of a plugin may be, in lines: one job per module.
+MAX_MODULE_LINES = 400
+
+
+def test_no_module_is_too_long_to_read() -> None:
+    sources = [*_sources(), *sorted((REPO / "plugins").glob("*/src/**/*.py"))]
+    too_long = {
+        str(path.relative_to(REPO)): lines
+        for path in sources
+        if (lines := len(path.read_text(encoding="utf-8").splitlines())) > MAX_MODULE_LINES
+    }
+    assert too_long == {}, f"split these by job (at most {MAX_MODULE_LINES} lines): {too_long}"

@@ -7,6 +7,8 @@ from pathlib import Path
 
 from conftest import CLI
 
+from dacapo_trainers._plugins._known import install_command
+
 GOOD_CONFIG = {
     "__type__": "GoodTrainerConfig",
     "name": "good",
@@ -171,7 +173,8 @@ def test_unknown_type_suggests_and_names_package(good_cli: CLI, tmp_path: Path) 
     )
     assert result.returncode == 2
     assert "did you mean 'GunpowderTrainerConfig'?" in result.stderr
-    assert "pip install dacapo-trainers-gunpowder" in result.stderr
+    install = install_command("dacapo-trainers-gunpowder")  # a folder, from a checkout
+    assert f"provided by dacapo-trainers-gunpowder: {install}" in result.stderr
 
 
 def test_validate_reports_paths(good_cli: CLI, tmp_path: Path) -> None:
@@ -222,6 +225,27 @@ def test_check_exits_non_zero_and_names_the_entry_point_fix(mistakes_cli: CLI) -
     assert "Traceback" not in result.stderr
     assert "rename the entry point 'MixupTrainer' to 'MixupTrainerConfig'" in result.stdout
     assert "cannot be used: " in result.stderr and "MixupTrainer (broken)" in result.stderr
+
+
+def test_check_runs_the_field_rules_of_the_kit(mistakes_cli: CLI) -> None:
+    result = mistakes_cli("plugins", "--check")
+    assert result.returncode == 1
+    assert (
+        "error: CutmixTrainerConfig.alpha has no annotation, so the config layer cannot check "
+        "its type"
+    ) in result.stderr
+    assert "annotate it: `alpha: float = attrs.field(...)`" in result.stderr
+
+
+def test_listing_without_check_calls_no_unimported_plugin_ok(mistakes_cli: CLI) -> None:
+    table = mistakes_cli("plugins").stdout.splitlines()
+    [misnamed] = [line for line in table if line.startswith("MixupTrainer ")]
+    assert misnamed.endswith("found (not imported; --check imports it)")
+    builtin = [line for line in table if line.startswith("UNetConfig ")]
+    assert builtin and builtin[0].endswith("  ok")
+    checked = mistakes_cli("plugins", "--check").stdout.splitlines()
+    [misnamed] = [line for line in checked if line.startswith("MixupTrainer ")]
+    assert "broken: plugin dt-misnamed 0.1.0 declares entry point 'MixupTrainer'" in misnamed
 
 
 def test_check_passes_where_nothing_is_wrong(good_cli: CLI) -> None:

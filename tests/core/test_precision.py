@@ -194,7 +194,7 @@ def test_compile_trains_and_checkpoints_the_models_own_state_dict() -> None:
     trainer, model, optimizer = make(model_class=PlainModel, compile=True)
     compiled = losses(trainer, model, optimizer, 4)
     assert compiled == pytest.approx(eager, rel=1e-4)
-    assert trainer._compiled is not None and trainer._compiled[0] is model
+    assert trainer._steps.compiled is not None and trainer._steps.compiled[0] is model
     checkpoint = saved_state(trainer, model, optimizer)
     assert (
         list(checkpoint["model"]) == list(eager_model.state_dict()) == ["conv.weight", "conv.bias"]

@@ -199,6 +199,19 @@ def test_conformance_tests_makes_a_subclass() -> None:
         conformance_tests(config, snapshot_intervall=1)
 
 
+def test_exact_resume_is_the_default_and_opting_out_takes_a_reason() -> None:
+    from dacapo_trainers.testing._training_checks import _exact_resume
+
+    assert TrainerConformance.exact_resume is True
+    assert _exact_resume(True, "TestX") is True
+    assert _exact_resume("draws from a sampler that cannot be seeded", "TestX") is False
+    for setting in (False, "", "  "):
+        with pytest.raises(pytest.fail.Exception) as failed:
+            _exact_resume(setting, "TestX")
+        assert f"TestX.exact_resume is {setting!r}" in str(failed.value)
+        assert "give the reason as a string" in str(failed.value)
+
+
 def test_the_base_class_is_not_collected_and_names_its_checks() -> None:
     assert not TrainerConformance.__name__.startswith("Test")
     checks = [name for name in dir(TrainerConformance) if name.startswith("test_")]
@@ -284,9 +297,15 @@ class TensorLossTrainerConfig(KitProbeTrainerConfig):
     trainer_type: ClassVar[str] = f"{TRAINERS}:TensorLossTrainer"
 
 
+@attrs.define(kw_only=True)
+class ForgetfulTrainerConfig(KitProbeTrainerConfig):
+    trainer_type: ClassVar[str] = f"{TRAINERS}:ForgetfulTrainer"
+
+
 @hookimpl
 def dacapo_trainers_trainer_configs() -> list[type[TrainerConfig]]:
     return [
+        ForgetfulTrainerConfig,
         SkippingTrainerConfig,
         StuckTrainerConfig,
         GreedyTrainerConfig,
@@ -343,6 +362,19 @@ class TensorLossTrainer(KitProbeTrainer):
     def iterate(self, num_iterations, model, optimizer, device):
         for stats in super().iterate(num_iterations, model, optimizer, device):
             yield attrs.evolve(stats, loss=torch.tensor(stats.loss))
+
+
+class ForgetfulTrainer(KitProbeTrainer):
+    # Draws from a generator of its own that no state saves: a resume restarts it.
+
+    def prepare_batches(self, datasets, model, task):
+        super().prepare_batches(datasets, model, task)
+        self._own = torch.Generator().manual_seed(0)
+
+    def next_batch(self, index):
+        for _ in range(int(torch.randint(0, 4, (1,), generator=self._own))):
+            torch.rand(1, generator=self.generator)
+        return super().next_batch(index)
 """
 
 HEAVY_CONFIG = '''
@@ -375,6 +407,7 @@ from dacapo_trainers.testing import TrainerConformance
 
 from kit_probe import KitProbeTrainerConfig
 from kit_probe.broken import (
+    ForgetfulTrainerConfig,
     GreedyTrainerConfig,
     LeakyTrainerConfig,
     SilentSnapshotTrainerConfig,
@@ -432,6 +465,10 @@ class TestUnlisted(TrainerConformance):
 
 class TestMissingConfig(TrainerConformance):
     pass
+
+
+class TestForgetful(TrainerConformance):
+    config = ForgetfulTrainerConfig(**FIELDS)
 '''
 
 #: test id -> the advice its failure must contain
@@ -469,6 +506,15 @@ EXPECTED_FAILURES = {
     ),
     "TestMissingConfig::test_config_round_trips": (
         "set config on TestMissingConfig: a config of your trainer"
+    ),
+    # the kit checks an exact resume by default; the advice names the BatchTrainer's state
+    "TestForgetful::test_trains_and_resumes_through_the_driver": (
+        "ForgetfulTrainer is a BatchTrainer: draw every random choice of the batches from "
+        "self.generator (the base saves it), and put the rest of the data state"
+    ),
+    # a type the registry cannot select: the property test says so, not hypothesis
+    "TestUnlisted::test_every_config_value_round_trips": (
+        "the data of UnlistedTrainerConfig(...) itself does not structure, so no drawn config can:"
     ),
 }
 
@@ -571,3 +617,4 @@ def test_the_heavy_import_is_traced_to_its_line(kit_run: dict[str, tuple[str, st
     _, text = kit_run["TestHeavy::test_selecting_the_type_imports_nothing_heavy"]
     assert "kit_probe/heavy.py:" in text and "import torch" in text, text
     assert "set trainer_type to a 'package.module:TrainerClass' string" in text
+    assert "(also:" not in text  # torch alone: not repeated as "(also: torch)"

@@ -240,4 +240,34 @@ def test_progress_bar_on_a_terminal_and_quiet(
         str(write_run(tmp_path / "piped.yaml", {**data, "output": str(tmp_path / "piped")})),
     )
     assert piped.returncode == 0
-    assert "loss=" not in piped.stderr  # not a terminal: no bar
+    assert "loss=" not in piped.stderr  # not a terminal: no bar, but a plain line at the end
+    assert piped.stderr.count("tiny: iteration 3/3 (100%), loss ") == 1, piped.stderr
+
+
+def test_plain_progress_lines_when_output_is_redirected(
+    tensor_cli: CLI, demo_zarr: Path, tmp_path: Path
+) -> None:
+    """A batch job's log shows how far the run is, at a steady interval (0 s: every step)."""
+    data = run_data(demo_zarr, tmp_path / "out")
+    data["num_iterations"] = 4
+    run_file = write_run(tmp_path / "run.yaml", data)
+    every_step = tensor_cli("train", str(run_file), DACAPO_TRAINERS_PROGRESS_INTERVAL="0")
+    assert every_step.returncode == 0, every_step.stderr
+    lines = [line for line in every_step.stderr.splitlines() if line.startswith("tiny: ")]
+    assert [line.split(",")[0] for line in lines] == [
+        "tiny: iteration 1/4 (25%)",
+        "tiny: iteration 2/4 (50%)",
+        "tiny: iteration 3/4 (75%)",
+        "tiny: iteration 4/4 (100%)",
+        "tiny: iteration 4/4 (100%)",  # the closing line
+    ]
+    assert all(line.endswith("it/s") and ", loss " in line for line in lines)
+    data["output"] = str(tmp_path / "bad")
+    bad = tensor_cli(
+        "train",
+        str(write_run(tmp_path / "bad.yaml", data)),
+        DACAPO_TRAINERS_PROGRESS_INTERVAL="often",
+    )
+    assert bad.returncode == 2
+    assert "DACAPO_TRAINERS_PROGRESS_INTERVAL: expects seconds >= 0" in bad.stderr
+    assert not (tmp_path / "bad").exists()

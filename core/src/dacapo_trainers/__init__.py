@@ -5,7 +5,8 @@ Importing this package imports neither torch, nor gunpowder, nor any plugin.
 
 from ._arrays._axes import default_axis_names
 from ._arrays._in_memory import InMemoryArray, normalize_raw
-from ._arrays._zarr_io import ZarrArray, ZarrContainer, open_array, write_array
+from ._arrays._zarr_array import ZarrArray
+from ._arrays._zarr_io import ZarrContainer, open_array, write_array
 from ._batches._batch import Batch, BatchGeometry
 from ._batches._batch_config import BatchTrainerConfig
 from ._batches._batch_trainer import BatchTrainer

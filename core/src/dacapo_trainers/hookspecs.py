@@ -20,6 +20,10 @@ promise::
     def dacapo_trainers_trainer_configs():
         return [MyTrainerConfig]
 
+**Optional provider hooks** may be implemented in the same module; the core calls them for
+one of the plugin's types and takes the first answer that is not None:
+:func:`dacapo_trainers_demo_settings`.
+
 **Lifecycle hooks** are implemented by observers (loggers, progress bars, checkpoint writers),
 registered with the training driver. They are 1:N: every registered observer is called, in
 pluggy's order (last registered first, ``tryfirst``/``trylast`` honoured), and return values
@@ -78,6 +82,25 @@ def dacapo_trainers_component_configs() -> list[type[TaggedConfig]]:
     name must also be an entry-point name of the plugin.
 
     :returns: a list of :class:`~dacapo_trainers.TaggedConfig` subclasses.
+    """
+    raise NotImplementedError
+
+
+@hookspec(firstresult=True)
+def dacapo_trainers_demo_settings(type_name: str) -> dict[str, Any] | None:
+    """Trainer-config fields that make ``dacapo-trainers demo --trainer type_name`` fast on a
+    laptop CPU, or None for a type that is not this plugin's.
+
+    The demo trains a small U-Net on synthetic 3D data; it writes ``name``, ``batch_size`` and
+    ``learning_rate`` itself and adds what this hook returns (plain data, as in a run file:
+    nested configs as mappings with ``"__type__"``), for example fewer worker processes, a
+    short warmup and a snapshot interval. A trainer whose plugin does not implement the hook
+    runs the demo with its defaults. ``dacapo-trainers new-plugin --base type_name`` also
+    writes these settings into the generated conformance test. Called with the plugin loaded;
+    import no torch here.
+
+    :param type_name: the trainer type the demo runs (one of this plugin's, or another's).
+    :returns: a mapping of field name to value, or None.
     """
     raise NotImplementedError
 

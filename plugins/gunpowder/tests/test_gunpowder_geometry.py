@@ -8,11 +8,11 @@ from typing import Any
 
 import numpy as np
 import pytest
-import torch
 import zarr
 from gunpowder_helpers import VOXEL_SIZE, TinyTask, tiny_model, write_volume
 
 from dacapo_trainers import InMemoryArray, ZarrContainer
+from dacapo_trainers.testing import ToyUpsamplingModel
 from dacapo_trainers_gunpowder import (
     GammaAugmentConfig,
     GunpowderTrainerConfig,
@@ -20,30 +20,6 @@ from dacapo_trainers_gunpowder import (
     IntensityScaleShiftAugmentConfig,
     SimpleAugmentConfig,
 )
-
-
-class UpsamplingModel(torch.nn.Module):
-    """A valid 3³ convolution then x2 upsampling: raw 10³ at 4 nm -> prediction 16³ at 2 nm.
-
-    ``scale`` maps the raw voxel size to the prediction's, as DaCapo's models do.
-    """
-
-    input_shape = (10, 10, 10)
-    output_shape = (16, 16, 16)
-    eval_input_shape = (10, 10, 10)
-    num_in_channels = 1
-
-    def __init__(self, num_out_channels: int = 1) -> None:
-        super().__init__()
-        self.num_out_channels = num_out_channels
-        self.conv = torch.nn.Conv3d(1, num_out_channels, 3)
-        self.up = torch.nn.Upsample(scale_factor=2, mode="nearest")
-
-    def scale(self, voxel_size: Any) -> Any:
-        return voxel_size / 2
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(self.up(self.conv(x)))  # type: ignore[no-any-return]
 
 
 class ChannelPredictor:
@@ -98,7 +74,7 @@ def _first_batch(trainer: Any) -> dict[str, np.ndarray]:
 @pytest.mark.parametrize("channels", [False, True])
 def test_an_upsampling_model_trains_on_gt_finer_than_raw(channels: bool) -> None:
     dataset = upsampled_dataset(channels)
-    model = UpsamplingModel(num_out_channels=2 if channels else 1)
+    model = ToyUpsamplingModel(num_out_channels=2 if channels else 1)
     task = TinyTask(predictor=ChannelPredictor()) if channels else TinyTask()
     config = GunpowderTrainerConfig(
         name="t",
@@ -143,7 +119,7 @@ def test_upsampled_gt_stays_aligned_with_raw(augment: Any) -> None:
         num_data_fetchers=0,
         augments=[augment] if augment is not None else [],
     )
-    trainer, _ = _build(config, [Dataset("aligned", raw, gt)], UpsamplingModel(), TinyTask())
+    trainer, _ = _build(config, [Dataset("aligned", raw, gt)], ToyUpsamplingModel(), TinyTask())
     with trainer:
         batches = trainer._start_batches(0)
         for index in range(3):
@@ -157,7 +133,7 @@ def test_upsampled_gt_stays_aligned_with_raw(augment: Any) -> None:
 
 def test_upsampled_snapshots_are_on_the_prediction_grid(tmp_path: Path) -> None:
     dataset = upsampled_dataset(False)
-    model = UpsamplingModel()
+    model = ToyUpsamplingModel()
     config = GunpowderTrainerConfig(
         name="t", batch_size=1, learning_rate=1e-2, num_data_fetchers=0, snapshot_interval=1
     )
@@ -245,7 +221,7 @@ def test_gt_on_another_grid_than_the_model_predicts_is_refused() -> None:
     reason = trainer.cannot_train_reason([dataset], tiny_model((8, 8, 8)))
     assert "gt voxel size (2, 2, 2) but the model predicts at (4, 4, 4)" in reason
     same = write_volume_like(dataset, gt_voxel=(4, 4, 4))
-    reason = trainer.cannot_train_reason([same], UpsamplingModel())
+    reason = trainer.cannot_train_reason([same], ToyUpsamplingModel())
     assert "(model.scale of the raw voxel size)" in reason
     odd = write_volume_like(dataset, gt_voxel=(3, 3, 3))
     assert "integer multiple" in trainer.cannot_train_reason([odd])

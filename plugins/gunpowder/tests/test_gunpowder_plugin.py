@@ -139,12 +139,17 @@ def test_invalid_values_are_refused(cls: type, data: dict[str, object], message:
         cls(**kwargs)
 
 
-def test_the_cores_demo_settings_are_valid_for_this_trainer(tmp_path: Path) -> None:
-    """The core's demo names fields of this plugin's config: they must exist and validate."""
-    from dacapo_trainers import RunConfig, structure_config
-    from dacapo_trainers._cli._demo_setup import (
-        demo_run_data,  # the core's knowledge of this plugin
-    )
+def test_the_demo_settings_hook_gives_valid_fields_for_this_trainer_only() -> None:
+    """The demo's settings come from this plugin's hook: they exist and validate."""
+    from dacapo_trainers import structure_config
+    from dacapo_trainers_gunpowder import plugin
 
-    run = structure_config(demo_run_data("GunpowderTrainerConfig", 10, tmp_path), RunConfig)
-    assert type(run.trainer_config).__name__ == "GunpowderTrainerConfig"
+    settings = plugin.dacapo_trainers_demo_settings(type_name="GunpowderTrainerConfig")
+    assert settings is not None
+    data = {"__type__": "GunpowderTrainerConfig", "name": "demo", "batch_size": 2}
+    config = structure_config({**data, "learning_rate": 1e-3, **settings})
+    assert isinstance(config, GunpowderTrainerConfig)
+    assert config.num_data_fetchers == settings["num_data_fetchers"] == 2
+    assert [type(a).__name__ for a in config.augments] == ["SimpleAugmentConfig"]
+    assert plugin.dacapo_trainers_demo_settings(type_name="SimpleAugmentConfig") is None
+    assert plugin.dacapo_trainers_demo_settings(type_name="OtherTrainerConfig") is None

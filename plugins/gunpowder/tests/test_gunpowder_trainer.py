@@ -73,13 +73,15 @@ def test_iterate_counts_from_the_trainer_iteration(tmp_path: Path) -> None:
         seen = []
         for stats in trainer.iterate(3, model, optimizer, torch.device("cpu")):
             assert trainer.iteration == stats.iteration + 1
-            seen.append(stats.iteration)
-        assert seen == [5, 6, 7]
+            seen.append(stats)
+        assert [s.iteration for s in seen] == [5, 6, 7]
         # a second call goes on where the first stopped, with the same workers
         pids = trainer.worker_pids
-        assert [s.iteration for s in trainer.iterate(2, model, optimizer, "cpu")] == [8, 9]
+        more = list(trainer.iterate(2, model, optimizer, "cpu"))
+        assert [s.iteration for s in more] == [8, 9]
         assert trainer.worker_pids == pids
-    assert all(np.isfinite(s) for s in [stats.loss])
+    losses = [s.loss for s in [*seen, *more]]
+    assert all(type(loss) is float and np.isfinite(loss) and loss >= 0 for loss in losses), losses
 
 
 def test_batches_depend_on_seed_and_index_only(tmp_path: Path) -> None:

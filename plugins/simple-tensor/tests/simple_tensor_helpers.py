@@ -62,29 +62,6 @@ def make_dataset(
     )
 
 
-class TinyModel(torch.nn.Module):
-    """Two valid 3x3x3 convolutions: input 12³ gives output 8³."""
-
-    input_shape = (12, 12, 12)
-    output_shape = (8, 8, 8)
-    eval_input_shape = (12, 12, 12)
-    num_in_channels = 1
-
-    def __init__(self, num_out_channels: int = 1) -> None:
-        super().__init__()
-        self.num_out_channels = num_out_channels
-        self.net = torch.nn.Sequential(
-            torch.nn.Conv3d(1, 4, 3),
-            torch.nn.ReLU(),
-            torch.nn.Conv3d(4, num_out_channels, 3),
-        )
-        self.inputs: list[torch.Tensor] = []
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        self.inputs.append(x.detach().clone())
-        return self.net(x)  # type: ignore[no-any-return]
-
-
 class WeightedMSE:
     """Weighted mean squared error; records the targets and weights it sees."""
 

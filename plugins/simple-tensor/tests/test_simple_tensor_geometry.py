@@ -13,34 +13,8 @@ import zarr
 from simple_tensor_helpers import SimpleTask, make_dataset
 
 from dacapo_trainers import Array, InMemoryArray, ZarrContainer
+from dacapo_trainers.testing import ToyUpsamplingModel
 from dacapo_trainers_simple_tensor import SimpleTensorTrainerConfig
-
-
-class UpsamplingModel(torch.nn.Module):
-    """A valid 3³ convolution then x2 upsampling: raw 10³ at 4 nm -> prediction 16³ at 2 nm.
-
-    ``scale`` maps the raw voxel size to the prediction's, as DaCapo's models do.
-    """
-
-    input_shape = (10, 10, 10)
-    output_shape = (16, 16, 16)
-    eval_input_shape = (10, 10, 10)
-    num_in_channels = 1
-
-    def __init__(self, num_out_channels: int = 1) -> None:
-        super().__init__()
-        self.num_out_channels = num_out_channels
-        self.conv = torch.nn.Conv3d(1, num_out_channels, 3)
-        self.up = torch.nn.Upsample(scale_factor=2, mode="nearest")
-        self.inputs: list[torch.Tensor] = []
-
-    def scale(self, voxel_size: Any) -> Any:
-        # a funlib Coordinate where funlib is installed, else a tuple (this plugin needs no funlib)
-        return tuple(int(v) // 2 for v in voxel_size)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        self.inputs.append(x.detach().clone())
-        return self.up(self.conv(x))  # type: ignore[no-any-return]
 
 
 class GtAsTarget:
@@ -90,7 +64,7 @@ def _setup(datasets: list[Any], model: Any, **settings: Any) -> tuple[Any, Any]:
 @pytest.mark.parametrize("channels", [False, True])
 def test_an_upsampling_model_trains_with_gt_aligned_to_raw(channels: bool) -> None:
     dataset, _ = upsampled(channels)
-    model = UpsamplingModel(num_out_channels=2 if channels else 1)
+    model = ToyUpsamplingModel(num_out_channels=2 if channels else 1)
     trainer, task = _setup([dataset], model)
     stats = list(trainer.iterate(6, model, trainer._optimizer, "cpu"))
     assert all(np.isfinite(s.loss) for s in stats)
@@ -108,7 +82,7 @@ def test_an_upsampling_model_trains_with_gt_aligned_to_raw(channels: bool) -> No
 
 def test_upsampled_snapshots_are_on_the_prediction_grid(tmp_path: Path) -> None:
     dataset, _ = upsampled(channels=True)
-    model = UpsamplingModel(num_out_channels=2)
+    model = ToyUpsamplingModel(num_out_channels=2)
     container = ZarrContainer(tmp_path / "s.zarr")
     config = SimpleTensorTrainerConfig(
         name="t", batch_size=1, learning_rate=1e-2, snapshot_interval=1
@@ -132,10 +106,10 @@ def test_gt_on_another_grid_than_the_model_predicts_is_refused(tmp_path: Path) -
     config = SimpleTensorTrainerConfig(name="t", batch_size=1, learning_rate=1e-2)
     trainer = config.build_trainer()
     assert trainer.cannot_train_reason([dataset]) is None  # 2 nm gt under 4 nm raw: may be
-    from simple_tensor_helpers import TinyModel
+    from dacapo_trainers.testing import ToyModel
 
     with pytest.raises(ValueError, match=r"gt voxel size \(2, 2, 2\) but the model predicts"):
-        trainer.build_batch_provider([dataset], TinyModel(), SimpleTask(GtAsTarget()))
+        trainer.build_batch_provider([dataset], ToyModel(), SimpleTask(GtAsTarget()))
     odd = Dataset("odd", dataset.raw, InMemoryArray(np.ones((20,) * 3), (3, 3, 3), (0,) * 3))
     assert "finer by an integer factor" in trainer.cannot_train_reason([odd])
 
@@ -143,9 +117,9 @@ def test_gt_on_another_grid_than_the_model_predicts_is_refused(tmp_path: Path) -
 def test_raw_is_the_datasets_own_values(tmp_path: Path) -> None:
     raw = np.full((16, 16, 16), 200, dtype=np.uint8)
     dataset = make_dataset(tmp_path, "bright", raw, np.ones_like(raw))
-    from simple_tensor_helpers import TinyModel
+    from dacapo_trainers.testing import ToyModel
 
-    model = TinyModel()
+    model = ToyModel()
     trainer, _ = _setup([dataset], model)
     list(trainer.iterate(1, model, trainer._optimizer, "cpu"))
     assert torch.equal(model.inputs[0], torch.full_like(model.inputs[0], 200.0))
@@ -157,7 +131,7 @@ def test_sample_points_centre_the_output_crop(tmp_path: Path) -> None:
     # point lands in its centre voxels 7 or 8, as the gunpowder trainer's centre box
     points = np.array([(40.0, 50.0, 44.0), (54.0, 41.0, 47.0)])
     dataset.sample_points = points.tolist()
-    model = UpsamplingModel()
+    model = ToyUpsamplingModel()
     trainer, _ = _setup([dataset], model, flips=False, transposes=False)
     drawn = set()
     for seed in range(4):

@@ -44,19 +44,29 @@ def test_plugin_and_package_import_no_torch() -> None:
 def test_all_is_sorted_and_complete() -> None:
     exported = dacapo_trainers_simple_tensor.__all__
     assert exported == sorted(exported)
-    for name in exported:
-        assert getattr(dacapo_trainers_simple_tensor, name) is not None
+    namespace: dict[str, object] = {}
+    exec("from dacapo_trainers_simple_tensor import *", namespace)
+    assert sorted(set(namespace) - {"__builtins__"}) == exported
+    # the classes are this package's own (the trainer loaded lazily on first access)
+    package = "dacapo_trainers_simple_tensor"
+    for name in ("SimpleTensorTrainer", "SimpleTensorTrainerConfig"):
+        assert getattr(dacapo_trainers_simple_tensor, name).__module__.startswith(package + ".")
+    assert namespace["__version__"] == importlib.metadata.version("dacapo-trainers-simple-tensor")
+    assert set(namespace["OPTIMIZERS"]) >= {"RAdam", "Adam"}  # type: ignore[arg-type]
 
 
-def test_the_cores_demo_settings_are_valid_for_this_trainer(tmp_path: Path) -> None:
-    """The core's demo names fields of this plugin's config: they must exist and validate."""
-    from dacapo_trainers import RunConfig, structure_config
-    from dacapo_trainers._cli._demo_setup import (
-        demo_run_data,  # the core's knowledge of this plugin
-    )
+def test_the_demo_settings_hook_gives_valid_fields_for_this_trainer_only() -> None:
+    """The demo's settings come from this plugin's hook: they exist and validate."""
+    from dacapo_trainers import structure_config
+    from dacapo_trainers_simple_tensor import SimpleTensorTrainerConfig, plugin
 
-    run = structure_config(demo_run_data("SimpleTensorTrainerConfig", 10, tmp_path), RunConfig)
-    assert type(run.trainer_config).__name__ == "SimpleTensorTrainerConfig"
+    settings = plugin.dacapo_trainers_demo_settings(type_name="SimpleTensorTrainerConfig")
+    assert settings == {"warmup_iterations": 20, "snapshot_interval": 100}
+    data = {"__type__": "SimpleTensorTrainerConfig", "name": "demo", "batch_size": 2}
+    config = structure_config({**data, "learning_rate": 1e-3, **settings})
+    assert isinstance(config, SimpleTensorTrainerConfig)
+    assert (config.warmup_iterations, config.snapshot_interval) == (20, 100)
+    assert plugin.dacapo_trainers_demo_settings(type_name="GunpowderTrainerConfig") is None
 
 
 def test_the_readmes_run_file_is_a_valid_simple_tensor_run(tmp_path: Path) -> None:

@@ -10,13 +10,13 @@ from simple_tensor_helpers import (
     ForegroundPredictor,
     IdentityPredictor,
     SimpleTask,
-    TinyModel,
     ZarrDataset,
     blobs,
     make_dataset,
 )
 
 from dacapo_trainers import ZarrContainer, open_array
+from dacapo_trainers.testing import ToyModel
 from dacapo_trainers_simple_tensor import SimpleTensorTrainer, SimpleTensorTrainerConfig
 
 CPU = torch.device("cpu")
@@ -42,9 +42,9 @@ def setup(
     task: SimpleTask | None = None,
     snapshot_container: ZarrContainer | None = None,
     model_seed: int = 0,
-) -> tuple[TinyModel, SimpleTask, torch.optim.Optimizer]:
+) -> tuple[ToyModel, SimpleTask, torch.optim.Optimizer]:
     torch.manual_seed(model_seed)
-    model = TinyModel()
+    model = ToyModel()
     task = task or SimpleTask(ForegroundPredictor())
     optimizer = trainer.create_optimizer(model)
     trainer.build_batch_provider(datasets, model, task, snapshot_container)
@@ -73,7 +73,7 @@ def test_loss_falls_on_tiny_task(blob_dataset: ZarrDataset) -> None:
 
 
 def run_steps(
-    trainer: SimpleTensorTrainer, model: TinyModel, optimizer: torch.optim.Optimizer, n: int
+    trainer: SimpleTensorTrainer, model: ToyModel, optimizer: torch.optim.Optimizer, n: int
 ) -> list[float]:
     return [stats.loss for stats in trainer.iterate(n, model, optimizer, CPU)]
 
@@ -97,7 +97,7 @@ def test_resume_is_bit_exact(blob_dataset: ZarrDataset, load_before_build: bool)
     # Fresh objects; another seed and model init prove everything comes from the checkpoint.
     second = make_trainer(seed=123)
     torch.manual_seed(99)
-    model_b = TinyModel()
+    model_b = ToyModel()
     if load_before_build:
         second.load_state_dict(saved["trainer"])
     optimizer_b = second.create_optimizer(model_b)
@@ -155,7 +155,7 @@ def test_warmup_is_dacapos_linear_schedule(blob_dataset: ZarrDataset) -> None:
 @pytest.mark.parametrize("name", ["RAdam", "Adam", "AdamW", "SGD"])
 def test_optimizer_choice(name: str) -> None:
     trainer = make_trainer(optimizer=name, weight_decay=0.01, warmup_iterations=0)
-    optimizer = trainer.create_optimizer(TinyModel())
+    optimizer = trainer.create_optimizer(ToyModel())
     assert type(optimizer).__name__ == name
     assert optimizer.param_groups[0]["weight_decay"] == 0.01
     assert optimizer.param_groups[0]["lr"] == 1e-2  # no warmup: full rate from the start
@@ -308,7 +308,7 @@ def test_refuses_dataset_without_gt(tmp_path: Path) -> None:
     )
     assert not trainer.can_train([dataset])
     with pytest.raises(ValueError, match="has no gt"):
-        trainer.build_batch_provider([dataset], TinyModel(), SimpleTask(ForegroundPredictor()))
+        trainer.build_batch_provider([dataset], ToyModel(), SimpleTask(ForegroundPredictor()))
 
 
 def test_refuses_beyond_memory_budget(blob_dataset: ZarrDataset) -> None:
@@ -366,7 +366,7 @@ def test_refuses_datasets_of_different_voxel_sizes(tmp_path: Path) -> None:
 
 def test_iterate_needs_build_and_its_own_optimizer(blob_dataset: ZarrDataset) -> None:
     trainer = make_trainer()
-    model = TinyModel()
+    model = ToyModel()
     optimizer = trainer.create_optimizer(model)
     with pytest.raises(RuntimeError, match="call build_batch_provider"):
         trainer.iterate(1, model, optimizer, CPU)

@@ -7,7 +7,8 @@ neuroglancer, funlib and DaCapo all place the array correctly.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -15,7 +16,8 @@ import attrs
 
 from .._contract._protocols import LocalContainerIdentifier
 from ._axes import default_axis_names
-from ._zarr_array import ZarrArray
+from ._locations import RemotePath, container_text, local_path, refuse_remote_output
+from ._zarr_array import ZarrArray as ZarrArray  # re-exported: the public name lives here
 from ._zarr_nodes import open_node
 
 
@@ -25,6 +27,10 @@ class ZarrContainer:
 
     container: Path = attrs.field(converter=Path)
     dataset: str = ""
+
+    @container.validator
+    def _check_local(self, attribute: attrs.Attribute[Path], value: Path) -> None:
+        refuse_remote_output(value, "zarr container")
 
     def path_of(self, name: str) -> str:
         """The dataset path of array ``name`` inside this container's group."""
@@ -59,6 +65,9 @@ def write_array(
     import numpy as np
 
     data = np.asarray(data)
+    refuse_remote_output(
+        container if isinstance(container, (str, Path)) else container.container, "zarr container"
+    )
     if isinstance(container, (str, Path)):
         container_path, dataset_path = Path(container), name
     else:
@@ -96,8 +105,18 @@ def write_array(
     return container_path
 
 
-def open_array(container: str | Path, dataset: str) -> ZarrArray:
+def open_array(
+    container: str | os.PathLike[str],
+    dataset: str,
+    storage_options: Mapping[str, Any] | None = None,
+) -> ZarrArray:
     """Open zarr array ``dataset`` in ``container`` with its world geometry.
+
+    ``container`` is a local path or a URL that fsspec reads (``s3://``, ``gs://``,
+    ``http(s)://``; needs ``pip install 'dacapo-trainers[remote]'``), opened with
+    ``storage_options`` (e.g. ``{"anon": True}``; ignored for local paths) on top of bounded
+    timeouts and retries. A remote array reads lazily, per requested crop, through a chunk cache
+    that each process keeps (and a forked data worker opens anew).
 
     Opens what funlib.persistence's ``prepare_ds`` writes (no root group needed), what
     :func:`write_array` writes, and OME-NGFF multiscale images (v0.4 and v0.5): ``dataset``
@@ -112,8 +131,13 @@ def open_array(container: str | Path, dataset: str) -> ZarrArray:
     take voxel size and offset from their ``coordinateTransformations``; micrometre scales that
     are not whole numbers are converted to nanometres.
 
-    :raises ValueError: nothing usable is at that path; the one-line message names the
+    :raises ValueError: nothing usable is at that path, or a remote container cannot be read
+        (unreachable, missing bucket or key, access denied); the one-line message names the
         container, the array and what to do.
     """
-
-    return open_node(Path(container), dataset)
+    local = local_path(container)
+    if local is not None:
+        return open_node(local, dataset)
+    remote = RemotePath.open(container_text(container), storage_options)
+    remote.check_root()
+    return open_node(remote, dataset)

@@ -11,22 +11,24 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any, Literal
 
 from ._axes import SPATIAL_AXES, default_axis_names
+from ._locations import Location, RemotePath
+from ._remote import RemoteAccessError
+from ._remote_data import RemoteData
 from ._zarr_array import ZarrArray
 
 NodeKind = Literal["array", "group"]
 _MICROMETRE = {"micrometer", "micrometre", "micron", "um", "µm"}
 
 
-def _fail(container: Path, dataset: str, problem: str, fix: str) -> ValueError:
+def _fail(container: Location, dataset: str, problem: str, fix: str) -> ValueError:
     where = f"array {dataset!r} in zarr container {str(container)!r}"
     return ValueError(f"cannot open {where}: {problem}; {fix}")
 
 
-def _metadata(path: Path) -> tuple[NodeKind | None, int | None, dict[str, Any]]:
+def _metadata(path: Location) -> tuple[NodeKind | None, int | None, dict[str, Any]]:
     """(kind, zarr format, attributes) of the node at ``path``; kind None when none is there."""
     v3 = path / "zarr.json"
     if v3.is_file():
@@ -43,7 +45,7 @@ def _metadata(path: Path) -> tuple[NodeKind | None, int | None, dict[str, Any]]:
     return None, None, attributes
 
 
-def _read_json(path: Path) -> dict[str, Any]:
+def _read_json(path: Location) -> dict[str, Any]:
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
@@ -53,14 +55,14 @@ def _read_json(path: Path) -> dict[str, Any]:
     return document if isinstance(document, dict) else {}
 
 
-def _children(path: Path) -> list[str]:
+def _children(path: Location) -> list[str]:
     """Names of the zarr arrays and groups directly inside ``path``."""
     if not path.is_dir():
         return []
     return sorted(p.name for p in path.iterdir() if p.is_dir() and _metadata(p)[0] is not None)
 
 
-def _listing(path: Path) -> str:
+def _listing(path: Location) -> str:
     children = _children(path)
     return f"it holds {', '.join(children)}" if children else "it holds no zarr array"
 
@@ -74,7 +76,7 @@ def _multiscales(attributes: dict[str, Any]) -> dict[str, Any] | None:
     return None
 
 
-def open_node(container: Path, dataset: str) -> ZarrArray:
+def open_node(container: Location, dataset: str) -> ZarrArray:
     """The array ``dataset`` in ``container``, or the finest scale of a multiscale group."""
     dataset = dataset.strip("/")
     node = container / dataset if dataset else container
@@ -83,7 +85,9 @@ def open_node(container: Path, dataset: str) -> ZarrArray:
             container,
             dataset,
             "the container does not exist",
-            "check the path (relative paths are relative to the working directory)",
+            "check the URL"
+            if isinstance(container, RemotePath)
+            else "check the path (relative paths are relative to the working directory)",
         )
     kind, zarr_format, attributes = _metadata(node)
     if kind is None:
@@ -128,7 +132,7 @@ def open_node(container: Path, dataset: str) -> ZarrArray:
     return ZarrArray(data=array, voxel_size=voxel_size, offset=offset, axis_names=axis_names)
 
 
-def _check_format(container: Path, dataset: str, zarr_format: int | None) -> None:
+def _check_format(container: Location, dataset: str, zarr_format: int | None) -> None:
     import zarr
 
     major = int(zarr.__version__.split(".")[0])
@@ -141,11 +145,16 @@ def _check_format(container: Path, dataset: str, zarr_format: int | None) -> Non
         )
 
 
-def _open_zarr_array(container: Path, dataset: str, node: Path) -> Any:
+def _open_zarr_array(container: Location, dataset: str, node: Location) -> Any:
     import zarr
 
     try:
+        if isinstance(container, RemotePath) and isinstance(node, RemotePath):
+            relative = node.url[len(container.url) :].strip("/")
+            return RemoteData.open(container.url, relative, container.options)
         return zarr.open_array(str(node), mode="r")
+    except RemoteAccessError:
+        raise
     except Exception as error:  # any zarr/codec failure on a node whose metadata we found
         message = str(error).strip().splitlines()
         raise _fail(
@@ -163,7 +172,7 @@ def _scale_paths(multiscales: dict[str, Any]) -> list[str]:
     return [str(d.get("path")) for d in datasets if isinstance(d, dict) and "path" in d]
 
 
-def _first_scale(container: Path, dataset: str, multiscales: dict[str, Any]) -> str:
+def _first_scale(container: Location, dataset: str, multiscales: dict[str, Any]) -> str:
     paths = _scale_paths(multiscales)
     if not paths:
         raise _fail(
@@ -176,7 +185,11 @@ def _first_scale(container: Path, dataset: str, multiscales: dict[str, Any]) -> 
 
 
 def _open_scale(
-    container: Path, dataset: str, group: Path, scale_path: str, multiscales: dict[str, Any]
+    container: Location,
+    dataset: str,
+    group: Location,
+    scale_path: str,
+    multiscales: dict[str, Any],
 ) -> ZarrArray:
     node = group / scale_path
     kind, zarr_format, _ = _metadata(node)
@@ -213,7 +226,7 @@ def _whole(values: Sequence[float]) -> tuple[int, ...] | None:
 
 
 def _attribute_geometry(
-    container: Path, dataset: str, attributes: dict[str, Any], ndim: int
+    container: Location, dataset: str, attributes: dict[str, Any], ndim: int
 ) -> tuple[tuple[int, ...], tuple[int, ...], tuple[str, ...]]:
     """Voxel size, offset and axis names from funlib/DaCapo-style array attributes."""
     key = "voxel_size" if "voxel_size" in attributes else "resolution"
@@ -259,7 +272,7 @@ def _attribute_geometry(
 
 
 def _ome_geometry(
-    container: Path,
+    container: Location,
     dataset: str,
     multiscales: dict[str, Any],
     scale_path: str,

@@ -13,38 +13,21 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-import attrs
-
 from .._contract._schedules import linear_warmup
 from .._contract._stats import TrainingIterationStats
 from .._contract._trainer import Trainer
-from .._errors import TrainingError
 from ._batch import Batch
-from ._device_transfer import DeviceTransfer, InFlight, device_transfer
-from ._precision import MixedPrecision, precision_problem
-from ._snapshots import snapshot_due, write_snapshot
+from ._batch_queue import BatchQueue, Prefetched
+from ._batch_state import SCALER_STATE, SCHEDULER_STATE, PendingState, data_state
+from ._device_transfer import device_transfer
+from ._snapshots import snapshot_due, write_batch_snapshot
+from ._step import StepRunner
 
 if TYPE_CHECKING:
     import torch
 
     from .._contract._protocols import Dataset, LocalContainerIdentifier, Model, Task
     from ._batch_config import BatchTrainerConfig
-
-#: Keys of :meth:`BatchTrainer.state_dict` that belong to the data side (the generator and the
-#: subclass's own state): what a prefetched batch has already moved on.
-_DATA_STATE = ("generator", "batches")
-#: The key of the fp16 loss scaler's state in :meth:`BatchTrainer.state_dict`.
-_SCALER_STATE = "grad_scaler"
-
-
-@attrs.define(eq=False)
-class _Prefetched:
-    """Batch ``index``, requested ahead and on its way to the device, and the data state from
-    just before it was drawn."""
-
-    index: int
-    flight: InFlight
-    restore_point: dict[str, Any]
 
 
 class BatchTrainer(Trainer):
@@ -115,12 +98,9 @@ class BatchTrainer(Trainer):
     and there is never a host copy of the trainer's own. Tensors already on the device are
     used as they are.
 
-    **Precision and compilation** (:class:`BatchTrainerConfig`): ``precision`` ``"bf16"`` or
-    ``"fp16"`` autocasts forward and loss (``"fp16"`` with a ``torch.amp.GradScaler`` whose
-    state :meth:`state_dict` holds); ``compile`` runs the forward through
-    ``torch.compile(model)`` (the model itself, and so its checkpointed ``state_dict``, is
-    unchanged); ``channels_last_3d`` puts the model's weights and the raw batch in that memory
-    format. With the defaults the step is DaCapo's plain float32 step.
+    **Precision and compilation**: ``precision``, ``compile`` and ``channels_last_3d`` of
+    :class:`BatchTrainerConfig` (the fp16 loss scaler's state is part of :meth:`state_dict`);
+    with the defaults the step is DaCapo's plain float32 step.
     """
 
     trainer_config: BatchTrainerConfig
@@ -136,12 +116,9 @@ class BatchTrainer(Trainer):
         self._task: Task | None = None
         self._snapshot_container: LocalContainerIdentifier | None = None
         self._prepared = False
-        self._prefetched: _Prefetched | None = None
-        self._transfer: DeviceTransfer | None = None
-        self._precision: MixedPrecision | None = None
-        self._compiled: tuple[Model, Any] | None = None  # (model, torch.compile(model))
-        # Loaded state whose piece does not exist yet; applied when the piece is created.
-        self._pending_state: dict[str, Any] = {}
+        self._queue: BatchQueue | None = None  # from the first iterate() on a device
+        self._steps = StepRunner(trainer_config)
+        self._pending_state = PendingState()
 
     # -- what a subclass implements -------------------------------------------------------------
 
@@ -291,7 +268,13 @@ class BatchTrainer(Trainer):
         if self._scheduler is None or optimizer is not self._optimizer:
             raise RuntimeError("iterate() needs the optimizer that create_optimizer() returned")
         device = torch.device(device)
-        self._set_up_step(model, device)
+        self._steps.set_up(model, device)
+        self._apply_pending_state()  # the loss scaler's state, once the scaler exists
+        if self._queue is None or self._queue.transfer.device != device:
+            # A batch held ahead for another device goes back and is drawn again.
+            held = self._queue.ahead if self._queue is not None else None
+            self._drop_prefetched(rewind=held is not None and held.index == self.iteration)
+            self._queue = BatchQueue(device_transfer(device))
         self.device = device
         return self._iterate(num_iterations, model, optimizer, device)
 
@@ -304,12 +287,13 @@ class BatchTrainer(Trainer):
         The data state is the one from before the batch of :attr:`iteration` was drawn (it is
         requested ahead), so that a resumed run draws that batch again.
         """
-        state = dict(self._pending_state)
+        state = dict(self._pending_state.parts)
         if self._scheduler is not None:
-            state["scheduler"] = self._scheduler.state_dict()
-        if self._precision is not None and self._precision.scaler is not None:
-            state[_SCALER_STATE] = self._precision.state_dict()
-        prefetched = self._prefetched
+            state[SCHEDULER_STATE] = self._scheduler.state_dict()
+        precision = self._steps.precision
+        if precision is not None and precision.scaler is not None:
+            state[SCALER_STATE] = precision.state_dict()
+        prefetched = self._queue.ahead if self._queue is not None else None
         if prefetched is not None and prefetched.index == self.iteration:
             state.update(prefetched.restore_point)
         elif self._generator is not None:
@@ -319,9 +303,7 @@ class BatchTrainer(Trainer):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore :meth:`state_dict`'s state, before or after the pieces exist (class doc)."""
         self._drop_prefetched(rewind=False)
-        self._pending_state.update(
-            {key: state[key] for key in ("scheduler", _SCALER_STATE, *_DATA_STATE) if key in state}
-        )
+        self._pending_state.load(state)
         self._apply_pending_state()
 
     def __enter__(self) -> BatchTrainer:
@@ -338,162 +320,34 @@ class BatchTrainer(Trainer):
         """
         self._drop_prefetched(rewind=False)
         self._prepared = False
-        self._transfer = None
-        self._compiled = None
+        self._queue = None
+        self._steps.compiled = None
         self.close_batches()
 
     # -- internals -------------------------------------------------------------------------------
 
     def _data_state(self) -> dict[str, Any]:
-        state: dict[str, Any] = {"generator": self.generator.get_state()}
-        batches = self.batch_state_dict()
-        if batches:
-            state["batches"] = batches
-        return state
+        return data_state(self.generator, self.batch_state_dict())
 
     def _apply_pending_state(self) -> None:
-        import torch
-
-        pending = self._pending_state
-        if self._scheduler is not None and "scheduler" in pending:
-            self._scheduler.load_state_dict(pending.pop("scheduler"))
-        if self._prepared and self._generator is not None:
-            if "generator" in pending:
-                self._generator.set_state(torch.as_tensor(pending.pop("generator")).cpu())
-            if "batches" in pending:
-                self.load_batch_state_dict(pending.pop("batches"))
-        if self._precision is not None and _SCALER_STATE in pending:
-            self._precision.load_state_dict(pending.pop(_SCALER_STATE))
-
-    def _set_up_step(self, model: Model, device: torch.device) -> None:
-        """The precision, transfer and memory format of the steps on ``device``."""
-        import torch
-
-        config = self.trainer_config
-        problem = precision_problem(config.precision, device)
-        if problem is not None:
-            raise TrainingError(
-                f"{type(config).__name__} {config.name!r} cannot train on {device} with "
-                f"precision {config.precision!r} ($.trainer_config.precision): {problem}. "
-                "Choose precision '32' (or 'bf16' where the device supports it), or another "
-                "device"
-            )
-        precision = self._precision
-        if precision is None or precision.device_type != device.type:
-            state = precision.state_dict() if precision is not None else {}
-            self._precision = MixedPrecision(config.precision, device)
-            self._precision.load_state_dict(state)
-            self._apply_pending_state()
-        if self._transfer is None or self._transfer.device != device:
-            # A batch held ahead for another device goes back and is drawn again.
-            held = self._prefetched
-            self._drop_prefetched(rewind=held is not None and held.index == self.iteration)
-            self._transfer = device_transfer(device)
-        if config.channels_last_3d:
-            model.to(memory_format=torch.channels_last_3d)  # 5-D weights only; in place
-
-    def _forward(self, model: Model) -> Any:
-        """What the step calls for the forward: ``model``, or its ``torch.compile`` wrapper
-        (made once per model; the model and its ``state_dict`` stay as they are)."""
-        if not self.trainer_config.compile:
-            return model
-        if self._compiled is None or self._compiled[0] is not model:
-            import torch
-
-            self._compiled = (model, torch.compile(model))
-        return self._compiled[1]
-
-    def _take_batch(self, index: int) -> InFlight:
-        """Batch ``index`` on its way to the device: the one requested ahead, or a new one."""
-        prefetched = self._prefetched
-        if prefetched is not None and prefetched.index == index:
-            self._prefetched = None
-            return prefetched.flight
-        self._drop_prefetched(rewind=False)
-        return self._send(self.next_batch(index))
-
-    def _prefetch(self, index: int) -> _Prefetched:
-        """Request batch ``index`` ahead and start its transfer, remembering the data state
-        from before it."""
-        restore_point = self._data_state()
-        self._prefetched = _Prefetched(index, self._send(self.next_batch(index)), restore_point)
-        return self._prefetched
-
-    def _send(self, batch: Batch) -> InFlight:
-        """Start the transfer of ``batch`` (released again where starting it fails)."""
-        assert self._transfer is not None, "iterate() sets the transfer up first"
-        try:
-            return self._transfer.start(batch)
-        except BaseException:
-            batch.release()
-            raise
-
-    def _drop_prefetched(self, *, rewind: bool) -> None:
-        """Release the batch requested ahead; with ``rewind``, undo its draws."""
-        prefetched, self._prefetched = self._prefetched, None
-        if prefetched is None:
-            return
-        assert self._transfer is not None, "a batch is only held ahead by iterate()"
-        self._transfer.release(prefetched.flight)
-        if rewind:
-            self._pending_state.update(prefetched.restore_point)
-            self._apply_pending_state()
-
-    def _step(
-        self,
-        model: Model,
-        optimizer: torch.optim.Optimizer,
-        inputs: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
-        *,
-        keep_gradients: bool,
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-        """One optimizer step on ``inputs``: the loss, the prediction (not synced) and, with
-        ``keep_gradients``, d loss / d prediction (unscaled; else None)."""
-        import torch
-
-        assert self._task is not None and self._scheduler is not None
-        precision = self._precision
-        assert precision is not None, "iterate() sets the precision up first"
-        raw, target, weight = inputs
-        if self.trainer_config.channels_last_3d and raw.dim() == 5:
-            raw = raw.contiguous(memory_format=torch.channels_last_3d)
-        forward = self._forward(model)
-        optimizer.zero_grad(set_to_none=True)
-        with precision.autocast():
-            prediction = forward(raw)
-            if keep_gradients and prediction.requires_grad:
-                prediction.retain_grad()
-            loss = self._task.loss.compute(prediction, target, weight)
-        scale = precision.gradient_scale() if keep_gradients else 1.0
-        precision.backward(loss)
-        precision.step(optimizer)
-        self._scheduler.step()
-        gradient = prediction.grad if keep_gradients else None
-        if gradient is not None and scale != 1.0:
-            gradient = gradient / scale
-        return loss, prediction, gradient
+        generator = self._generator if self._prepared else None
+        load_batches, precision = self.load_batch_state_dict, self._steps.precision
+        self._pending_state.apply(self._scheduler, generator, load_batches, precision)
 
     def _write_snapshot(
-        self,
-        iteration: int,
-        batch: Batch,
-        prediction: torch.Tensor,
-        gradient: torch.Tensor | None,
+        self, iteration: int, batch: Batch, prediction: torch.Tensor, gradient: Any
     ) -> None:
         container = self._snapshot_container
         assert container is not None
-        arrays = {
-            "raw": batch.raw,
-            "gt": batch.gt,
-            "target": batch.target,
-            "weight": batch.weight,
-            # bfloat16 has no numpy type: autocast outputs are written as float32
-            "prediction": prediction.detach().float(),
-            "gradients": gradient.float() if gradient is not None else None,
-            "mask": batch.mask,
-        }
-        write_snapshot(container, iteration, arrays, batch.geometry)
+        write_batch_snapshot(container, iteration, batch, prediction, gradient)
         self.report_snapshot(iteration, container)
+
+    def _drop_prefetched(self, *, rewind: bool) -> None:
+        """Release the batch requested ahead; with ``rewind``, undo its draws."""
+        dropped = self._queue.drop() if self._queue is not None else None
+        if rewind and dropped is not None:
+            self._pending_state.parts.update(dropped.restore_point)
+            self._apply_pending_state()
 
     def _iterate(
         self,
@@ -502,27 +356,34 @@ class BatchTrainer(Trainer):
         optimizer: torch.optim.Optimizer,
         device: torch.device,
     ) -> Iterator[TrainingIterationStats]:
-        transfer = self._transfer
-        assert transfer is not None
+        queue, scheduler, task = self._queue, self._scheduler, self._task
+        assert queue is not None and scheduler is not None and task is not None
+        transfer = queue.transfer
         model.train()
-        ahead: _Prefetched | None = None
+        ahead: Prefetched | None = None
         started = time.perf_counter()
         try:
             for step in range(num_iterations):
                 iteration = self.iteration
-                flight = self._take_batch(iteration)
+                flight = queue.take(iteration, self.next_batch)
                 try:
                     snapshot = self.snapshot_due(iteration)
                     inputs = transfer.ready(flight)
-                    loss, prediction, gradient = self._step(
-                        model, optimizer, inputs, keep_gradients=snapshot
+                    loss, prediction, gradient = self._steps.run(
+                        model, optimizer, scheduler, task, inputs, keep_gradients=snapshot
                     )
                     if snapshot:
-                        self._write_snapshot(iteration, flight.batch, prediction, gradient)
+                        assert self._snapshot_container is not None
+                        container = self._snapshot_container
+                        write_batch_snapshot(
+                            container, iteration, flight.batch, prediction, gradient
+                        )
+                        self.report_snapshot(iteration, container)
                 finally:
                     transfer.release(flight)
                 if step + 1 < num_iterations:
-                    ahead = self._prefetch(iteration + 1)
+                    restore_point = self._data_state()
+                    ahead = queue.request(iteration + 1, self.next_batch, restore_point)
                 stats = TrainingIterationStats(
                     iteration=iteration, loss=loss.item(), time=time.perf_counter() - started
                 )
@@ -532,5 +393,5 @@ class BatchTrainer(Trainer):
         finally:
             # Left mid-way (the caller stopped consuming, or an error): the batch requested
             # ahead goes back, and its draws are undone so that the next call draws it again.
-            if ahead is not None and self._prefetched is ahead:
+            if ahead is not None and queue.ahead is ahead:
                 self._drop_prefetched(rewind=ahead.index == self.iteration)

@@ -31,8 +31,10 @@ from .._arrays._axes import default_axis_names
 from .._arrays._zarr_io import write_array
 
 if TYPE_CHECKING:
+    import torch
+
     from .._contract._protocols import LocalContainerIdentifier
-    from ._batch import BatchGeometry
+    from ._batch import Batch, BatchGeometry
 
 #: The arrays of a snapshot, in the order they are written.
 SNAPSHOT_ARRAYS = ("raw", "gt", "target", "weight", "prediction", "gradients", "mask")
@@ -116,3 +118,24 @@ def write_snapshot(
         )
         written.append(path)
     return written
+
+
+def write_batch_snapshot(
+    container: LocalContainerIdentifier,
+    iteration: int,
+    batch: Batch,
+    prediction: torch.Tensor,
+    gradient: torch.Tensor | None,
+) -> None:
+    """The snapshot of ``iteration``: sample 0 of ``batch``, its prediction and gradient."""
+    arrays = {
+        "raw": batch.raw,
+        "gt": batch.gt,
+        "target": batch.target,
+        "weight": batch.weight,
+        # bfloat16 has no numpy type: autocast outputs are written as float32
+        "prediction": prediction.detach().float(),
+        "gradients": gradient.float() if gradient is not None else None,
+        "mask": batch.mask,
+    }
+    write_snapshot(container, iteration, arrays, batch.geometry)

@@ -26,7 +26,17 @@ from .._errors import (
     flat_message,
     raised_in,
 )
-from . import _demo, _demo_data, _new_plugin, _plugins, _schema, _show, _train, _validate
+from . import (
+    _demo,
+    _demo_data,
+    _export,
+    _new_plugin,
+    _plugins,
+    _schema,
+    _show,
+    _train,
+    _validate,
+)
 
 #: Set to 1 for tracebacks, as ``--debug`` does (which sets it for the processes it starts).
 DEBUG_VARIABLE = "DACAPO_TRAINERS_DEBUG"
@@ -40,6 +50,7 @@ SUBCOMMANDS: tuple[ModuleType, ...] = (
     _show,
     _schema,
     _new_plugin,
+    _export,
 )
 
 

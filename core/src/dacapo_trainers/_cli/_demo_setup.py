@@ -7,27 +7,20 @@ from typing import Any
 
 import yaml
 
-#: Settings that make each first-party trainer fast on a laptop CPU; other types get the
-#: common fields only.
-DEMO_TRAINER_SETTINGS: dict[str, dict[str, Any]] = {
-    "SimpleTensorTrainerConfig": {"warmup_iterations": 20, "snapshot_interval": 100},
-    "GunpowderTrainerConfig": {
-        "num_data_fetchers": 2,
-        "warmup_iterations": 20,
-        "snapshot_interval": 100,
-        "augments": [{"__type__": "SimpleAugmentConfig"}],
-    },
-}
+from .._plugins._optional_hooks import demo_settings
+from .._plugins._registry import Registry
 
 
-def demo_run_data(trainer_type: str, iterations: int, output: Path) -> dict[str, Any]:
-    """The demo's run config, as plain data."""
+def demo_run_data(
+    trainer_type: str, iterations: int, output: Path, registry: Registry | None = None
+) -> dict[str, Any]:
+    """The demo's run config, as plain data (with :func:`demo_settings` for the trainer)."""
     trainer: dict[str, Any] = {
         "__type__": trainer_type,
         "name": "demo",
         "batch_size": 2,
         "learning_rate": 1e-3,
-        **DEMO_TRAINER_SETTINGS.get(trainer_type, {}),
+        **demo_settings(trainer_type, registry),
     }
     return {
         "name": "demo",
@@ -67,14 +60,20 @@ def demo_run_data(trainer_type: str, iterations: int, output: Path) -> dict[str,
 
 
 def prepare_demo(trainer_type: str, iterations: int, output: Path) -> Path:
-    """Write demo data (once) and the demo run file into ``output``; returns the run file."""
+    """Write demo data (once) and the demo run file into ``output``; returns the run file.
+
+    :raises ConfigError: the trainer type is not installed (or the run does not structure),
+        before anything is written.
+    """
+    from .._configs._converter import ConfigConverter
+    from .._configs._run_config import RunConfig
     from ..reference import make_demo_data
 
+    data = demo_run_data(trainer_type, iterations, output)
+    ConfigConverter().structure(data, RunConfig, source=f"demo --trainer {trainer_type}")
     output.mkdir(parents=True, exist_ok=True)
     if not (output / "demo.zarr").exists():
         make_demo_data(output / "demo.zarr")
     run_file = output / "run.yaml"
-    run_file.write_text(
-        yaml.safe_dump(demo_run_data(trainer_type, iterations, output), sort_keys=False)
-    )
+    run_file.write_text(yaml.safe_dump(data, sort_keys=False))
     return run_file

@@ -16,7 +16,10 @@ def register(subparsers: Any) -> None:
         "dacapo_trainers, a dependency on this core's version range), a config class, a "
         "minimal in-memory trainer, tests running the conformance kit, and a README. NAME is "
         "the distribution name (e.g. my-trainer: module my_trainer, type MyTrainerConfig); "
-        "--type-name chooses the type name (the config class) instead.",
+        "--type-name chooses the type name (the config class) instead. With --base TYPE "
+        "(any installed trainer config type, e.g. GunpowderTrainerConfig) the config "
+        "subclasses TYPE and the trainer subclasses TYPE's trainer, instead of the in-memory "
+        "trainer.",
     )
     parser.add_argument("name", help="the distribution name, e.g. my-trainer")
     parser.add_argument(
@@ -33,6 +36,14 @@ def register(subparsers: Any) -> None:
         "Config (default: from NAME, e.g. MyTrainerConfig); the trainer class is it without "
         "Config, ending in Trainer",
     )
+    parser.add_argument(
+        "--base",
+        default=None,
+        metavar="TrainerConfigType",
+        help="derive from this installed trainer config type (e.g. GunpowderTrainerConfig): "
+        "the package's config subclasses it, its trainer subclasses that type's trainer, and "
+        "it depends on the base's distribution",
+    )
     parser.set_defaults(run=run)
 
 
@@ -41,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
 
     destination = args.dir if args.dir is not None else Path(args.name)
     try:
-        written = write_plugin(args.name, destination, type_name=args.type_name)
+        written = write_plugin(args.name, destination, type_name=args.type_name, base=args.base)
     except ScaffoldError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -51,6 +62,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"  {path.relative_to(destination)}")
     print(
         f"\nnext:\n  cd {destination}\n  pip install -e '.[test]'\n  pytest\n"
-        f"  dacapo-trainers plugins      # lists {names.config_class}"
+        f"  dacapo-trainers plugins --check   # lists {names.config_class}, state ok"
     )
     return 0

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from ._options import add_set_option
+
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
@@ -18,13 +20,14 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("run_file", help="a run file (.yaml/.yml, .json or .toml)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_set_option(parser, relative_to="the run file")
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from .._run._driver import train
 
-    result = train(args.run_file, quiet=args.quiet)
+    result = train(args.run_file, quiet=args.quiet, overrides=args.overrides)
     report(result, args.quiet)
     return result.worker_status or 0
 

@@ -6,6 +6,8 @@ import argparse
 import json
 from typing import Any
 
+from ._options import add_set_option
+
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
@@ -24,6 +26,7 @@ def register(subparsers: Any) -> None:
         "task and the model, and compare with the run in the output folder (imports torch and "
         "the plugins; writes nothing)",
     )
+    add_set_option(parser)
     parser.set_defaults(run=run)
 
 
@@ -33,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     from .._configs._run_config import RunConfig
     from .._errors import ConfigError, ConfigIssue
 
-    config = load_config(args.file)
+    config = load_config(args.file, overrides=args.overrides)
     if args.inputs:
         if not isinstance(config, RunConfig):
             raise ConfigError([ConfigIssue("$", "--inputs checks run files; this is a config")])

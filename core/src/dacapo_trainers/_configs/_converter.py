@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import traceback
 import typing
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -179,7 +180,7 @@ class ConfigConverter:
             raise _Problem(f"{TAG!r} must be a type name string, got {_describe(tag)}")
         if declared is TaggedConfig and "Trainer" in tag:  # a top-level file names its kind
             kind = "trainer"
-        cls = self.registry.get(tag, kind=kind)
+        cls = self.registry.get(tag, kind=kind, base=declared)
         if not issubclass(cls, declared):
             raise _Problem(
                 f"{tag!r} cannot be used here: {_label(declared)} (a subclass of "
@@ -257,12 +258,26 @@ def _issues(error: BaseException, path: str) -> list[ConfigIssue]:
 
 
 def _validator_issue(path: str, error: ValueError, cls: type) -> ConfigIssue:
-    """A field validator's refusal; placed on the field when the message starts with its name."""
+    """A field validator's refusal, placed on its field: the one whose name starts the
+    message, else the one attrs handed the validator that raised."""
     message = first_line(error, limit=None)
     first, _, rest = message.partition(" ")
-    if attrs.has(cls) and first in attrs.fields_dict(cls) and rest:
+    fields = attrs.fields_dict(cls) if attrs.has(cls) else {}
+    if first in fields and rest:
         return ConfigIssue(f"{path}.{first}", rest)
-    return ConfigIssue(path, message)
+    field = _validated_field(error, fields)
+    return ConfigIssue(f"{path}.{field}" if field else path, message)
+
+
+def _validated_field(error: BaseException, fields: Mapping[str, Any]) -> str | None:
+    """The field whose validator raised ``error``: attrs passes every validator the field's
+    ``Attribute``; the innermost frame holding one of ``fields`` is the validator's."""
+    found = None
+    for frame, _ in traceback.walk_tb(error.__traceback__):
+        for value in frame.f_locals.values():
+            if isinstance(value, attrs.Attribute) and value.name in fields:
+                found = value.name
+    return found
 
 
 def _unknown_key(path: str, key: str, cls: type) -> ConfigIssue:

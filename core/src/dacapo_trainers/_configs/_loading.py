@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import json
 import tomllib
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TypeVar, overload
 
@@ -22,6 +23,7 @@ from .._contract._config import TaggedConfig
 from .._errors import ConfigError, ConfigIssue, first_line
 from .._plugins._registry import Registry
 from ._converter import ConfigConverter
+from ._overrides import apply_overrides
 from ._run_config import RunConfig, is_run_data
 
 T = TypeVar("T")
@@ -213,16 +215,30 @@ def _syntax(
 
 @overload
 def load_config(
-    path: str | Path, cls: None = None, *, registry: Registry | None = None
+    path: str | Path,
+    cls: None = None,
+    *,
+    registry: Registry | None = None,
+    overrides: Sequence[str] = (),
 ) -> RunConfig | TaggedConfig: ...
 
 
 @overload
-def load_config(path: str | Path, cls: type[T], *, registry: Registry | None = None) -> T: ...
+def load_config(
+    path: str | Path,
+    cls: type[T],
+    *,
+    registry: Registry | None = None,
+    overrides: Sequence[str] = (),
+) -> T: ...
 
 
 def load_config(
-    path: str | Path, cls: type[Any] | None = None, *, registry: Registry | None = None
+    path: str | Path,
+    cls: type[Any] | None = None,
+    *,
+    registry: Registry | None = None,
+    overrides: Sequence[str] = (),
 ) -> Any:
     """Read any config file (YAML, JSON or TOML): a run file or a tagged config.
 
@@ -237,9 +253,12 @@ def load_config(
         ``TrainerConfig``, a plugin's config class, ...): the file must hold one of those.
     :param registry: where ``"__type__"`` names are looked up; default
         :func:`~dacapo_trainers.default_registry`.
-    :raises ConfigError: the file is missing, unreadable or malformed, or its content is not
-        a valid ``cls``; every problem is reported with its path (``$.datasets[0].container``)
-        and the file's name.
+    :param overrides: ``PATH=VALUE`` settings applied to the file's data before it is
+        structured, as ``--set`` gives them on the command line
+        (``trainer_config.learning_rate=1e-4``; see :doc:`/configure`).
+    :raises ConfigError: the file is missing, unreadable or malformed, an override does not
+        fit it, or its content is not a valid ``cls``; every problem is reported with its path
+        (``$.datasets[0].container``) and the file's name.
     """
     data = read_config_file(path)
     if cls is None:
@@ -247,7 +266,9 @@ def load_config(
     problem = _kind_problem(data, cls)
     if problem is not None:
         raise ConfigError([ConfigIssue("$", problem)], source=str(path))
-    return ConfigConverter(registry).structure(data, cls, source=str(path))
+    data = apply_overrides(data, overrides, cls, registry)
+    source = f"{path} (with --set)" if overrides else str(path)
+    return ConfigConverter(registry).structure(data, cls, source=source)
 
 
 def _kind_problem(data: Any, cls: type[Any]) -> str | None:

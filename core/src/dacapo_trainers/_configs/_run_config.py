@@ -7,6 +7,7 @@ from pathlib import Path
 
 import attrs
 
+from .._arrays._locations import refuse_remote_output
 from .._contract._config import (
     ArchitectureConfig,
     DatasetConfig,
@@ -131,6 +132,8 @@ class RunConfig:
     def _check_output(self, attribute: attrs.Attribute[Path | None], value: Path | None) -> None:
         if value is not None and "\0" in str(value):
             raise ValueError("output must not contain a NUL character")
+        if value is not None:
+            refuse_remote_output(value, "output")
 
     @seed.validator
     def _check_seed(self, attribute: attrs.Attribute[int], value: int) -> None:

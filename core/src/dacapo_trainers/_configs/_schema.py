@@ -19,6 +19,7 @@ _PRIMITIVES: dict[Any, dict[str, Any]] = {
     str: {"type": "string"},
     bool: {"type": "boolean"},
     Path: {"type": "string"},
+    type(None): {"type": "null"},  # an optional field takes null, and only null besides
     Any: {},
 }
 

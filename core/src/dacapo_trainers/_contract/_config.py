@@ -160,16 +160,16 @@ class DataSplitConfig(TaggedConfig):
 class StartConfig(TaggedConfig):
     """Where a run's initial weights come from (DaCapo's ``StartConfig``): another run.
 
-    ``run`` is the other run's output folder, or its name (then its folder is
-    ``runs/<run>``, the default output). ``criterion`` picks the checkpoint: ``latest``, or a
-    number of completed iterations. The weights are loaded only when a run starts fresh, never
-    over a resume.
+    ``run`` is the other run's output folder or a DaCapo run folder, or a name (then its folder
+    is ``runs/<run>``, the default output, or DaCapo's ``<runs_base_dir>/<run>``). ``criterion``
+    picks the checkpoint: ``latest``, or a number of completed iterations. The weights are
+    loaded only when a run starts fresh, never over a resume.
     """
 
     run: str = attrs.field(
         metadata={
-            "help_text": "The run to start from: its output folder, or its name (folder "
-            "runs/<name>)."
+            "help_text": "The run to start from: its output folder or a DaCapo run folder, "
+            "or its name (folder runs/<name>, else DaCapo's <runs_base_dir>/<name>)."
         }
     )
     criterion: str = attrs.field(

@@ -1,4 +1,4 @@
-"""The built-in lifecycle observers: the stats writer and the progress bar.
+"""The built-in lifecycle observers: the stats writer (the progress bar is in ``_progress``).
 
 They implement the hooks of :mod:`dacapo_trainers.hookspecs` like any third-party logger.
 :func:`run_observers` lists what the driver registers for a run (these two, the snapshot
@@ -17,6 +17,7 @@ from .._contract._stats import TrainingIterationStats
 from ..hookspecs import hookimpl
 from ._atomic import atomic_writer, write_text
 from ._previews import SnapshotPreviews
+from ._progress import ProgressBar, progress_interval
 from ._tensorboard import TensorBoardLogger, require_tensorboard
 
 if TYPE_CHECKING:
@@ -29,10 +30,12 @@ LOSS_PLOT = "loss.png"
 def check_run_observers(run: RunConfig) -> None:
     """Refuse a run whose observers need a package that is missing (before anything runs).
 
-    :raises ConfigError: naming the run-config key and what to install.
+    :raises ConfigError: naming the run-config key and what to install (or the environment
+        variable that is malformed).
     """
     if run.tensorboard:
         require_tensorboard()
+    progress_interval()  # a bad DACAPO_TRAINERS_PROGRESS_INTERVAL, before anything is written
 
 
 def run_observers(run: RunConfig, output: Path, quiet: bool) -> list[object]:
@@ -211,35 +214,3 @@ def loss_figure(
         axes.set_yscale("log")
     axes.legend()
     return figure
-
-
-class ProgressBar:
-    """A tqdm progress bar with iteration, loss and it/s; silent when not a TTY or quiet."""
-
-    def __init__(self, quiet: bool = False) -> None:
-        self.quiet = quiet
-        self._bar: Any = None
-
-    @hookimpl
-    def dacapo_trainers_train_start(self, run: Any, start_iteration: int) -> None:
-        from tqdm import tqdm
-
-        self._bar = tqdm(
-            total=run.num_iterations,
-            initial=start_iteration,
-            desc=run.name,
-            unit="it",
-            disable=True if self.quiet else None,  # None: off when stderr is not a TTY
-            dynamic_ncols=True,
-        )
-
-    @hookimpl
-    def dacapo_trainers_train_iteration_end(self, stats: TrainingIterationStats) -> None:
-        self._bar.set_postfix(loss=f"{stats.loss:.4g}", refresh=False)
-        self._bar.update(1)
-
-    @hookimpl
-    def dacapo_trainers_train_end(self) -> None:
-        if self._bar is not None:
-            self._bar.close()
-            self._bar = None

@@ -38,24 +38,50 @@ def config_class_problems(cls: type) -> list[str]:
             problems.append(
                 f"{cls.__name__}.{name} has no annotation, so the config layer cannot check its "
                 f"type and accepts any value (a string for a number); annotate it: "
-                f"`{name}: int = attrs.field(...)`"
+                f"`{name}: {_type_of(field.default)} = attrs.field(...)`"
             )
         if isinstance(field.default, (list, dict, set)):
             kind = type(field.default).__name__
             problems.append(
                 f"{cls.__name__}.{name} has a mutable default {field.default!r}: one {kind} "
-                f"shared by every instance; use `attrs.field(factory={kind})` or "
-                f"`attrs.Factory({kind})`"
+                f"shared by every instance; use `attrs.field({_factory(field.default)})`"
             )
     for name, value in _plain_class_attributes(cls).items():
         if name not in fields:
             problems.append(
                 f"{cls.__name__}.{name} = {value!r} has no annotation, so it is not a config "
                 f"field and a run file setting {name!r} is refused as an unknown key; annotate "
-                f"it (`{name}: {type(value).__name__} = {value!r}`), or mark a constant "
-                f"`ClassVar`"
+                f"it (`{name}: {_type_of(value)} = {_default_text(value)}`), or mark a "
+                "constant `ClassVar`"
             )
     return problems
+
+
+def _type_of(value: Any) -> str:
+    """The annotation a default suggests: ``float`` for 0.1, ``list[int]`` for [8]."""
+    if value is None:
+        return "int | None"
+    if value is attrs.NOTHING or isinstance(value, attrs.Factory):  # type: ignore[arg-type]
+        return "int"
+    if isinstance(value, (list, set)) and value:
+        return f"{type(value).__name__}[{_type_of(next(iter(value)))}]"
+    if isinstance(value, dict) and value:
+        key, item = next(iter(value.items()))
+        return f"dict[{_type_of(key)}, {_type_of(item)}]"
+    return type(value).__name__
+
+
+def _factory(default: list[Any] | dict[Any, Any] | set[Any]) -> str:
+    """The factory that makes ``default`` anew for every instance (its value kept)."""
+    kind = type(default).__name__
+    return f"factory={kind}" if not default else f"factory=lambda: {default!r}"
+
+
+def _default_text(value: Any) -> str:
+    """How a plain class attribute's value is written as a field default."""
+    if isinstance(value, (list, dict, set)):
+        return f"attrs.field({_factory(value)})"
+    return repr(value)
 
 
 def trainer_type_problem(cls: type) -> str:

@@ -148,13 +148,18 @@ def core_requirement(version: str | None = None) -> str:
     """The requirement a plugin written for core ``version`` (default: the installed one)
     declares: its minor series while the core is 0.x (``dacapo-trainers>=0.1,<0.2``), its
     major from 1.0 on. The scaffold writes it; the conformance kit suggests it."""
-    text = core_version() if version is None else version
+    return compatible_requirement(CORE_DISTRIBUTION, core_version() if version is None else version)
+
+
+def compatible_requirement(distribution: str, version: str) -> str:
+    """``distribution``'s versions compatible with ``version``: its minor series while it is
+    0.x (``name>=0.3,<0.4``), its major from 1.0 on (``name>=1.2,<2``)."""
     try:
-        parsed = Version(text)
+        parsed = Version(version)
     except InvalidVersion:
-        return CORE_DISTRIBUTION
+        return distribution
     upper = f"0.{parsed.minor + 1}" if parsed.major == 0 else f"{parsed.major + 1}"
-    return f"{CORE_DISTRIBUTION}>={parsed.major}.{parsed.minor},<{upper}"
+    return f"{distribution}>={parsed.major}.{parsed.minor},<{upper}"
 
 
 def _missing_module(target: str) -> str | None:

@@ -10,7 +10,7 @@ import contextlib
 import difflib
 import functools
 import os
-import re
+from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from importlib import metadata
 from typing import Any
@@ -22,13 +22,12 @@ from .. import hookspecs
 from .._contract._config import TaggedConfig
 from .._errors import (
     DuplicateTypeError,
-    IncompatiblePluginError,
     PluginContractError,
-    PluginDisabledError,
     PluginError,
     PluginLoadError,
     UnknownTypeError,
 )
+from . import _advice
 from ._config_rules import trainer_type_problem
 from ._discovery import (
     DISABLE_AUTOLOAD_ENV,
@@ -41,32 +40,11 @@ from ._discovery import (
     mark_duplicates,
 )
 
-#: First-party packages and the type names they provide, for "pip install ..." advice.
-FIRST_PARTY_TYPES: Mapping[str, tuple[str, ...]] = {
-    "dacapo-trainers-gunpowder": (
-        "GunpowderTrainerConfig",
-        "ElasticAugmentConfig",
-        "SimpleAugmentConfig",
-        "GammaAugmentConfig",
-        "IntensityAugmentConfig",
-        "IntensityScaleShiftAugmentConfig",
-        "NoiseAugmentConfig",
-    ),
-    "dacapo-trainers-simple-tensor": ("SimpleTensorTrainerConfig",),
-    "dacapo-trainers-distributed": ("DistributedTrainerConfig",),
-}
-
 _PROVIDER_HOOKS = ("dacapo_trainers_trainer_configs", "dacapo_trainers_component_configs")
-
-
-def _one_line(error: BaseException) -> str:
-    lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
-    if isinstance(error, pluggy.PluginValidationError):
-        # pluggy's first line only names plugin and hook; the fault is on the lines after it
-        text = "; ".join(lines)
-    else:
-        text = lines[0] if lines else ""
-    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+#: A record's key: its type name and distribution (unique; duplicates differ in distribution).
+_Key = tuple[str, str | None]
+#: The plugin an entry point loads: its distribution and target module.
+_Target = tuple[str | None, str]
 
 
 def _plugin_name(plugin: Any) -> str:
@@ -98,13 +76,19 @@ class Registry:
         environ = dict(os.environ if environ is None else environ)
         if not autoload:
             environ[DISABLE_AUTOLOAD_ENV] = "1"
-        self._records: dict[tuple[str, str | None], PluginRecord] = {}
+        self._records: dict[_Key, PluginRecord] = {}
+        # Indexes of the keys (fixed at discovery; the records behind them are replaced).
+        self._keys_by_type: dict[str, list[_Key]] = defaultdict(list)
+        self._keys_by_target: dict[_Target, list[_Key]] = defaultdict(list)
         for record in discover(entry_points, environ=environ, deep=False):
-            self._records[(record.type_name, record.distribution)] = record
+            key = _key(record)
+            self._records[key] = record
+            self._keys_by_type[record.type_name].append(key)
+            self._keys_by_target[_target(record)].append(key)
         self._types: dict[str, type[TaggedConfig]] = {}
         self._load_errors: dict[str, BaseException] = {}
         #: The type names each loaded entry point's plugin returned (for misnaming advice).
-        self._provided: dict[tuple[str, str | None], frozenset[str]] = {}
+        self._provided: dict[_Key, frozenset[str]] = {}
         self.plugin_manager = pluggy.PluginManager(hookspecs.PROJECT_NAME)
         self.plugin_manager.add_hookspecs(hookspecs)
 
@@ -124,7 +108,7 @@ class Registry:
         runtime = [
             PluginRecord(type_name=name, distribution=None, version=None, target=_qualname(cls))
             for name, cls in self._types.items()
-            if not any(key[0] == name for key in self._records)
+            if name not in self._keys_by_type
         ]
         return sorted([*self._records.values(), *runtime], key=lambda r: r.type_name)
 
@@ -134,10 +118,13 @@ class Registry:
 
     # -- selection -------------------------------------------------------------------------------
 
-    def get(self, type_name: str, *, kind: str = "config") -> type[TaggedConfig]:
+    def get(
+        self, type_name: str, *, kind: str = "config", base: type[TaggedConfig] | None = None
+    ) -> type[TaggedConfig]:
         """The config class named ``type_name``, loading the one plugin that declares it.
 
-        ``kind`` only words the error ("unknown trainer type ...").
+        ``kind`` and ``base`` only word the error: "unknown trainer type ...", listing the
+        installed types that derive from ``base`` (every type when None).
 
         :raises UnknownTypeError: nothing provides it (the message suggests close names and
             the first-party package to install).
@@ -145,18 +132,20 @@ class Registry:
         """
         if type_name in self._types:
             return self._types[type_name]
-        self._check([key for key in self._records if key[0] == type_name])
-        candidates = [r for r in self._records.values() if r.type_name == type_name]
+        keys = self._keys_by_type.get(type_name, [])
+        self._check(keys)
+        candidates = [self._records[key] for key in keys]
         if not candidates:
-            raise self._unknown(type_name, kind)
+            raise self._unknown(type_name, kind, base)
         usable = [r for r in candidates if r.state is PluginState.OK]
         if len(usable) != 1:
-            raise self._unusable(type_name, candidates)
+            raise _advice.unusable(type_name, candidates, self._load_errors)
         self._load(usable[0])
         return self._types[type_name]
 
     def load_all(self) -> dict[str, type[TaggedConfig]]:
         """Load every usable type (broken ones are marked, not raised) and return them by name."""
+        self._check(list(self._records))
         for record in list(self._records.values()):
             if record.state is PluginState.OK and record.type_name not in self._types:
                 with contextlib.suppress(PluginError):  # marked broken; listed, not raised
@@ -187,7 +176,7 @@ class Registry:
 
     # -- internals -------------------------------------------------------------------------------
 
-    def _check(self, keys: list[tuple[str, str | None]]) -> None:
+    def _check(self, keys: list[_Key]) -> None:
         """Run the deferred metadata checks on these records, then re-mark duplicates."""
         unchecked = [key for key in keys if not self._records[key].checked]
         if not unchecked:
@@ -195,8 +184,9 @@ class Registry:
         installed_core = core_version()
         for key in unchecked:
             self._records[key] = check_record(self._records[key], installed_core)
-        same_name = {key[0] for key in unchecked}
-        related = [key for key in self._records if key[0] in same_name]
+        related = [
+            key for name in {key[0] for key in unchecked} for key in self._keys_by_type[name]
+        ]
         remarked = mark_duplicates([self._records[key] for key in related])
         self._records.update(zip(related, remarked, strict=True))
 
@@ -209,7 +199,9 @@ class Registry:
                 f"{_qualname(cls)} under the same name (rename the class or use another registry)"
             )
         installed = [
-            r for r in self._records.values() if r.type_name == name and r.state is PluginState.OK
+            record
+            for record in (self._records[key] for key in self._keys_by_type.get(name, []))
+            if record.state is PluginState.OK
         ]
         if existing is None and installed:
             raise DuplicateTypeError(
@@ -218,6 +210,10 @@ class Registry:
                 f"{DISABLE_ENV}={installed[0].distribution}, or use Registry.isolated())",
                 installed[0],
             )
+
+    def _same_plugin(self, record: PluginRecord) -> list[PluginRecord]:
+        """The records of every entry point that names ``record``'s plugin module."""
+        return [self._records[key] for key in self._keys_by_target[_target(record)]]
 
     def _load(self, record: PluginRecord) -> None:
         assert record.entry_point is not None
@@ -228,34 +224,12 @@ class Registry:
         provided = self._call_provider_hooks(plugin, record)
         by_name = {cls.type_name(): cls for cls in provided}
         self._provided[_key(record)] = frozenset(by_name)
-        declared = [
-            r
-            for r in self._records.values()
-            if r.distribution == record.distribution and r.target == record.target
-        ]
+        declared = self._same_plugin(record)
         if record.type_name not in by_name:
-            names = ", ".join(sorted(by_name)) or "nothing"
             undeclared = sorted(set(by_name) - {r.type_name for r in declared})
-            if len(undeclared) == 1:  # the entry point misspells the one class left over
-                fix = (
-                    f"the type name is the class name: rename the entry point "
-                    f"{record.type_name!r} to {undeclared[0]!r} in [project.entry-points."
-                    f"dacapo_trainers] of {record.distribution}'s pyproject.toml, and reinstall it"
-                )
-            else:
-                fix = (
-                    f"return the class {record.type_name} from one of them, or remove the "
-                    "entry point"
-                )
-            contract_error = PluginContractError(
-                f"plugin {record.label} declares entry point {record.type_name!r} = "
-                f"{record.target!r}, but its hooks {' and '.join(_PROVIDER_HOOKS)} returned "
-                f"{names}; {fix}",
-                record,
-                plugin,
-            )
-            self._set_state(record, PluginState.BROKEN, str(contract_error))
-            raise contract_error
+            message = _advice.missing_class(record, by_name, undeclared)
+            self._set_state(record, PluginState.BROKEN, message)
+            raise PluginContractError(message, record, plugin)
         for declared_record in declared:
             cls = by_name.get(declared_record.type_name)
             if cls is not None and declared_record.state is PluginState.OK:
@@ -280,7 +254,7 @@ class Registry:
                 manager.unregister(plugin)  # never leave a half-registered plugin behind
             if record is None:
                 raise PluginLoadError(
-                    f"plugin {plugin!r} could not be registered: {_one_line(error)}",
+                    f"plugin {plugin!r} could not be registered: {_advice.failure(error)}",
                     plugin=plugin,
                 ) from error
             raise self._mark_broken(record, error, "calling its hooks", plugin) from error
@@ -306,77 +280,30 @@ class Registry:
     def _mark_broken(
         self, record: PluginRecord, error: BaseException, phase: str, plugin: object = None
     ) -> PluginLoadError:
-        one_line = _one_line(error)
-        for other in list(self._records.values()):
-            if other.distribution == record.distribution and other.target == record.target:
-                self._set_state(other, PluginState.BROKEN, one_line)
-                self._load_errors[other.type_name] = error
-        return PluginLoadError(
-            f"plugin {record.label} is broken: {phase} {record.target!r} failed with {one_line}. "
-            f"Other plugins are unaffected. Fix or reinstall {record.distribution}, or disable it "
-            f"with {DISABLE_ENV}={record.distribution}",
-            self._records[(record.type_name, record.distribution)],
-            plugin,
-        )
+        for other in self._same_plugin(record):
+            self._set_state(other, PluginState.BROKEN, _advice.failure(error))
+            self._load_errors[other.type_name] = error
+        message = _advice.broken(record, phase, error)
+        return PluginLoadError(message, self._records[_key(record)], plugin)
 
     def _set_state(self, record: PluginRecord, state: PluginState, error: str) -> None:
-        key = (record.type_name, record.distribution)
+        key = _key(record)
         self._records[key] = attrs.evolve(self._records[key], state=state, error=error)
 
-    def _unusable(self, type_name: str, candidates: list[PluginRecord]) -> PluginError:
-        duplicates = [r for r in candidates if r.state is PluginState.DUPLICATE]
-        if duplicates:
-            return DuplicateTypeError(str(duplicates[0].error), duplicates[0])
-        record = candidates[0]
-        if record.state is PluginState.BROKEN:
-            error = PluginLoadError(
-                f"plugin {record.label} providing {type_name!r} is broken: {record.error}. "
-                f"Fix or reinstall {record.distribution}, or disable it with "
-                f"{DISABLE_ENV}={record.distribution}",
-                record,
-            )
-            error.__cause__ = self._load_errors.get(type_name)
-            return error
-        if record.state is PluginState.DISABLED:
-            return PluginDisabledError(
-                f"type {type_name!r} from {record.label} is disabled: {record.error}", record
-            )
-        return IncompatiblePluginError(
-            f"type {type_name!r} from {record.label} cannot be used: {record.error}", record
-        )
-
-    def _unknown(self, type_name: str, kind: str) -> UnknownTypeError:
-        installed = self.available_names()
-        first_party = {name for names in FIRST_PARTY_TYPES.values() for name in names}
-        message = f"unknown {kind} type {type_name!r}"
-        close = difflib.get_close_matches(type_name, sorted({*installed, *first_party}), 1, 0.75)
+    def _unknown(
+        self, type_name: str, kind: str, base: type[TaggedConfig] | None
+    ) -> UnknownTypeError:
         undeclared = self._undeclared_provider(type_name)
         if undeclared is not None:
-            if undeclared.type_name not in self._provided[_key(undeclared)]:
-                fix = (
-                    f"declares it as entry point {undeclared.type_name!r}: the type name is "
-                    f"the class name, so rename the entry point to {type_name!r}"
-                )
-            else:
-                fix = (
-                    "declares no entry point of that name: add "
-                    f'`{type_name} = "{undeclared.target}"`'
-                )
-            message += (
-                f"; {undeclared.label} provides a class named {type_name!r} but {fix} in "
-                f"[project.entry-points.dacapo_trainers] of {undeclared.distribution}'s "
-                "pyproject.toml and reinstall it (an editable install whose pyproject.toml "
-                "changed needs reinstalling too)"
-            )
-            return UnknownTypeError(message, type_name)
-        if close:
-            message += f" (did you mean {close[0]!r}?)"
-        wanted = type_name if type_name in first_party else (close[0] if close else None)
-        package = next((p for p, names in FIRST_PARTY_TYPES.items() if wanted in names), None)
-        if package is not None and wanted not in installed:
-            message += f"; {wanted!r} is provided by {package}: pip install {package}"
-        message += f"; installed: {', '.join(installed) if installed else 'none'}"
-        return UnknownTypeError(message, type_name)
+            misnamed = undeclared.type_name not in self._provided[_key(undeclared)]
+            detail = _advice.undeclared(type_name, undeclared, misnamed)
+            return UnknownTypeError(f"unknown {kind} type {type_name!r}; {detail}", type_name)
+        if base is None or base is TaggedConfig:
+            installed = self.available_names()
+        else:  # the types of this kind: only loaded classes say what they derive from
+            self.load_all()
+            installed = [cls.type_name() for cls in self.subclasses_of(base)]
+        return UnknownTypeError(_advice.unknown(type_name, kind, installed), type_name)
 
     def _undeclared_provider(self, type_name: str) -> PluginRecord | None:
         """The record of an entry point whose plugin returns a class named ``type_name`` that
@@ -385,30 +312,26 @@ class Registry:
         Only plugins whose entry-point names are close to ``type_name`` are loaded (this runs
         on an error path).
         """
-        names = sorted({key[0] for key in self._records})
-        by_stem = [n for n in names if difflib.get_close_matches(_stem(type_name), [_stem(n)])]
+        names = sorted(self._keys_by_type)
+        wanted_stem = _advice.stem(type_name)
+        by_stem = [n for n in names if difflib.get_close_matches(wanted_stem, [_advice.stem(n)])]
         close = difflib.get_close_matches(type_name, names, n=6, cutoff=0.6)
         for name in dict.fromkeys([*by_stem, *close]):  # same stem first ("Cutmix...")
-            for record in [r for r in self._records.values() if r.type_name == name]:
-                if record.state is PluginState.OK and name not in self._types:
+            for key in self._keys_by_type[name]:
+                if self._records[key].state is PluginState.OK and name not in self._types:
                     with contextlib.suppress(PluginError):
-                        self._load(record)
-                if type_name in self._provided.get(_key(record), ()):
-                    return self._records[_key(record)]
+                        self._load(self._records[key])
+                if type_name in self._provided.get(key, ()):
+                    return self._records[key]
         return None
 
 
-#: Words type names end in; a plugin's types share what comes before them (their stem).
-_KIND_WORDS = re.compile(r"(Config|Trainer|Augment|Task|Array|Dataset|DataSplit|Start)+$")
-
-
-def _stem(type_name: str) -> str:
-    """``"CutmixAugmentConfig"`` -> ``"Cutmix"``: what a plugin's type names share."""
-    return _KIND_WORDS.sub("", type_name) or type_name
-
-
-def _key(record: PluginRecord) -> tuple[str, str | None]:
+def _key(record: PluginRecord) -> _Key:
     return (record.type_name, record.distribution)
+
+
+def _target(record: PluginRecord) -> _Target:
+    return (record.distribution, record.target)
 
 
 def _qualname(cls: type) -> str:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
@@ -53,6 +53,7 @@ def train(
     registry: Registry | None = None,
     observers: Iterable[object] = (),
     quiet: bool = False,
+    overrides: Sequence[str] = (),
 ) -> TrainResult:
     """Train (or resume) a run; the Python twin of ``dacapo-trainers train RUN_FILE``.
 
@@ -61,6 +62,8 @@ def train(
     :doc:`/runs`).
 
     :param observers: extra lifecycle-hook implementations (loggers) for this run.
+    :param overrides: ``PATH=VALUE`` settings for a run file (``--set`` on the command line);
+        the run records the config they make.
     :raises ConfigError: bad run file or inputs (datasets, model), or an output folder
         holding a different run.
     :raises CannotTrainError: the trainer refused the datasets.
@@ -75,7 +78,9 @@ def train(
     source = None
     if not isinstance(run, RunConfig):
         source = str(run)
-        run = load_config(run, RunConfig, registry=registry)
+        run = load_config(run, RunConfig, registry=registry, overrides=overrides)
+    elif overrides:
+        raise TypeError("overrides apply to a run file; change a RunConfig with attrs.evolve")
     check_run_observers(run)
     converter = ConfigConverter(registry)
     run = attrs.evolve(run, output=output_folder(run).resolve())

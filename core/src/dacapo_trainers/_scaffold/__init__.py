@@ -19,11 +19,18 @@ from pathlib import Path
 import attrs
 
 from .._plugins._discovery import core_requirement, discover
-from .._plugins._registry import FIRST_PARTY_TYPES
+from .._plugins._known import known_distributions
+from ._base import BaseTypeError, resolve_base
 
 _NAME = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 _TYPE_NAME = re.compile(r"^[A-Z][A-Za-z0-9]*Config$")
+#: The longest type name: the generated files keep their own 100-column limit with it.
+MAX_TYPE_NAME = 40
+#: The longest plugin (distribution) name, for the same reason.
+MAX_NAME = 40
 _PREFIX = "dacapo-trainers-"
+#: The line limit the generated package sets for itself (ruff's line-length).
+_LINE_LIMIT = 100
 _SUFFIX = "-trainer"
 #: Top-level modules a plugin must not shadow.
 _RESERVED = {"dacapo_trainers", "dacapo", "torch", "numpy", "gunpowder", "test", "tests"}
@@ -60,6 +67,11 @@ class PluginNames:
                 "hyphens, starting with a letter (e.g. my-trainer); it becomes the "
                 "distribution name, and with underscores the module name"
             )
+        if len(name) > MAX_NAME:
+            raise ScaffoldError(
+                f"the plugin name {name!r} is {len(name)} characters long; use at most "
+                f"{MAX_NAME} (it names the module, which the generated code repeats)"
+            )
         module = name.replace("-", "_")
         if keyword.iskeyword(module) or module in sys.stdlib_module_names or module in _RESERVED:
             raise ScaffoldError(
@@ -86,6 +98,12 @@ class PluginNames:
         else:
             stem = type_name.removesuffix("Config")
             trainer_class = stem if stem.endswith("Trainer") else stem + "Trainer"
+        if len(type_name) > MAX_TYPE_NAME:
+            raise ScaffoldError(
+                f"the type name {type_name!r} is {len(type_name)} characters long; use at most "
+                f"{MAX_TYPE_NAME} (run files and the generated code repeat it): choose a "
+                f"shorter {advice}"
+            )
         core_names = set(importlib.import_module("dacapo_trainers").__all__)
         for class_name in (trainer_class, type_name):
             if class_name in core_names:
@@ -99,7 +117,7 @@ class PluginNames:
 def check_available(names: PluginNames) -> None:
     """Refuse a type name another installed or first-party plugin already uses."""
     taken = {record.type_name: record.label for record in discover(environ={})}
-    for package, types in FIRST_PARTY_TYPES.items():
+    for package, types in known_distributions().items():
         for type_name in types:
             taken.setdefault(type_name, package)
     if names.config_class in taken:
@@ -109,35 +127,50 @@ def check_available(names: PluginNames) -> None:
         )
 
 
-def _files(names: PluginNames) -> dict[str, str]:
+def _files(names: PluginNames, derived: bool) -> dict[str, str]:
     """Destination path (relative) -> template name."""
     module = names.module
+    variant = "_derived" if derived else ""
     return {
         "pyproject.toml": "pyproject.toml.tmpl",
-        "README.md": "README.md.tmpl",
+        "README.md": f"README{variant}.md.tmpl",
         ".gitignore": "gitignore.tmpl",
         f"src/{module}/__init__.py": "__init__.py.tmpl",
         f"src/{module}/plugin.py": "plugin.py.tmpl",
-        f"src/{module}/config.py": "config.py.tmpl",
-        f"src/{module}/trainer.py": "trainer.py.tmpl",
+        f"src/{module}/config.py": f"config{variant}.py.tmpl",
+        f"src/{module}/trainer.py": f"trainer{variant}.py.tmpl",
         f"src/{module}/py.typed": "",
-        f"tests/test_{module}_config.py": "test_config.py.tmpl",
-        f"tests/test_{module}_conformance.py": "test_conformance.py.tmpl",
+        f"tests/test_{module}_config.py": f"test_config{variant}.py.tmpl",
+        f"tests/test_{module}_conformance.py": f"test_conformance{variant}.py.tmpl",
     }
 
 
 def write_plugin(
-    name: str, destination: Path, *, core: str | None = None, type_name: str | None = None
+    name: str,
+    destination: Path,
+    *,
+    core: str | None = None,
+    type_name: str | None = None,
+    base: str | None = None,
 ) -> list[Path]:
     """Write the plugin package ``name`` into ``destination`` (missing or empty).
 
     :param core: the core version to require (default: the installed one).
     :param type_name: the config class and type name (default: derived from ``name``).
+    :param base: an installed trainer config type the new config subclasses (its trainer
+        subclasses the base's trainer); default: a minimal in-memory batch trainer.
     :returns: the files written.
-    :raises ScaffoldError: bad or taken name, or ``destination`` is a file or not empty.
+    :raises ScaffoldError: bad or taken name, unusable base, or ``destination`` is a file or
+        not empty.
     """
     names = PluginNames.from_name(name, type_name)
     check_available(names)
+    derived = None
+    if base is not None:
+        try:
+            derived = resolve_base(base)
+        except BaseTypeError as error:
+            raise ScaffoldError(str(error)) from None
     if destination.exists() and (not destination.is_dir() or any(destination.iterdir())):
         raise ScaffoldError(
             f"{destination} already exists and is not an empty folder; choose another --dir "
@@ -151,16 +184,43 @@ def write_plugin(
         "config_class": names.config_class,
         "core_requirement": requirement,
         "core_next": requirement.rpartition("<")[2] if "<" in requirement else "release",
+        "trainer_type": _fitting(f'"{names.module}.trainer:{names.trainer_class}"', 34),
     }
+    if derived is not None:
+        values |= {
+            "base_config": derived.config_class,
+            "base_config_module": derived.config_module,
+            "base_trainer": derived.trainer_class,
+            "base_trainer_module": derived.trainer_module,
+            "base_requirement": derived.requirement or requirement,
+            "settings": derived.settings_literal(),
+        }
     templates = importlib.resources.files(__name__) / "templates"
     written = []
-    for relative, template in _files(names).items():
+    for relative, template in _files(names, derived is not None).items():
         text = ""
         if template:
             source = (templates / template).read_text(encoding="utf-8")
             text = string.Template(source).substitute(values)
+        if relative == "pyproject.toml" and derived is not None and derived.requirement:
+            text = _add_dependency(text, derived.requirement, derived.config_class)
         path = destination / relative
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
         written.append(path)
     return written
+
+
+def _fitting(value: str, column: int) -> str:
+    """``value`` as written after ``column`` characters of its line: as it is where the line
+    stays within 100 columns, else in parentheses on a line of its own."""
+    if column + len(value) <= _LINE_LIMIT:
+        return value
+    return f"(\n        {value}\n    )"
+
+
+def _add_dependency(pyproject: str, requirement: str, base: str) -> str:
+    """``pyproject`` with ``requirement`` (the base's distribution) after the core's."""
+    marker = "    # The trainer itself"
+    line = f'    # {base}, which the config and trainer extend.\n    "{requirement}",\n'
+    return pyproject.replace(marker, line + marker, 1)

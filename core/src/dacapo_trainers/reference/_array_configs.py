@@ -6,7 +6,7 @@ Importing this module imports neither numpy nor zarr; ``build()`` does.
 
 from __future__ import annotations
 
-from pathlib import Path
+import os
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -17,6 +17,11 @@ from ._lazy import ChannelsData, CroppedData, LazyArray, LazyData, intensity_map
 
 if TYPE_CHECKING:
     from dacapo_trainers import Array
+
+
+def _container_text(value: str | os.PathLike[str]) -> str:
+    """A container path or URL as text: ``str`` keeps a URL's ``//`` (DaCapo's UPath too)."""
+    return value if isinstance(value, str) else str(value)
 
 
 def _spatial_dims(array: Array) -> int:
@@ -32,12 +37,19 @@ class ZarrArrayConfig(ArrayConfig):
     """An array in a zarr container (DaCapo's ``ZarrArrayConfig``).
 
     Opened with :func:`dacapo_trainers.open_array`: containers without a root group (as
-    funlib.persistence writes them), OME-NGFF multiscale groups, zarr format 2 and 3. As in
+    funlib.persistence writes them), OME-NGFF multiscale groups, zarr format 2 and 3, local or
+    at a URL (``s3://``, ``gs://``, ``http(s)://``, with ``storage_options``). As in
     DaCapo 0.3.5, ``snap_to_grid`` and ``_axes`` do not change how the array is read (the
     run says so at start when they are set), and ``mode`` is ignored: training only reads.
     """
 
-    file_name: Path = attrs.field(metadata={"help_text": "The file name of the zarr container."})
+    file_name: str = attrs.field(
+        converter=_container_text,
+        metadata={
+            "help_text": "The file name of the zarr container: a local path, or an s3://, "
+            "gs:// or http(s):// URL (read-only; needs dacapo-trainers[remote])."
+        },
+    )
     dataset: str = attrs.field(
         metadata={
             "help_text": "The name of your dataset. May include '/' characters for nested "
@@ -61,6 +73,14 @@ class ZarrArrayConfig(ArrayConfig):
     mode: str | None = attrs.field(
         default="a",
         metadata={"help_text": "Accepted for DaCapo's files; arrays are only read in training."},
+    )
+    storage_options: dict[str, Any] | None = attrs.field(
+        default=None,
+        metadata={
+            "help_text": "For a URL file_name: options of its fsspec file system, e.g. "
+            "{anon: true} for a public S3 bucket; null: credentials and endpoint found the "
+            "standard way (AWS_* variables, profiles). Not a DaCapo field."
+        },
     )
 
     @property
@@ -88,7 +108,7 @@ class ZarrArrayConfig(ArrayConfig):
             why and what to do).
         """
         try:
-            return open_array(self.file_name, self.dataset)
+            return open_array(self.file_name, self.dataset, self.storage_options)
         except ValueError as error:
             raise ValueError(f"{type(self).__name__} {self.name!r}: {error}") from error
 

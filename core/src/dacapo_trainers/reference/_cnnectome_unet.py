@@ -244,6 +244,12 @@ class CNNectomeUNet(torch.nn.Module):
             if isinstance(module, (*_CONV.values(), *_CONV_TRANSPOSE.values())):
                 torch.nn.init.kaiming_normal_(module.weight, nonlinearity="relu")  # type: ignore[arg-type]
 
+    def dacapo_state_dict_names(self) -> dict[str, str]:
+        """``{state-dict key: DaCapo 0.3.5's key}`` for DaCapo's weights files."""
+        from ._cnnectome_names import dacapo_keys
+
+        return dacapo_keys(self.state_dict(), extra_upsampling=bool(self.upsample_factors))
+
     def scale(self, voxel_size: Sequence[int]) -> tuple[int, ...]:
         """The voxel size of the output for an input of ``voxel_size`` (DaCapo's ``scale``)."""
         scaled = [int(v) for v in voxel_size]

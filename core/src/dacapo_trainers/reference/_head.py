@@ -53,6 +53,18 @@ class HeadModel(torch.nn.Module):
         """The output voxel size for an input of ``voxel_size`` (the architecture's ``scale``)."""
         return output_voxel_size(self.architecture, voxel_size)
 
+    def dacapo_state_dict_names(self) -> dict[str, str]:
+        """``{state-dict key: DaCapo 0.3.5's key}``: DaCapo's ``Model`` holds the
+        architecture as ``architecture`` and this head as ``prediction_head``."""
+        names = getattr(self.architecture, "dacapo_state_dict_names", None)
+        inner: dict[str, str] = dict(names()) if names is not None else {}
+        renamed = {
+            f"architecture.{key}": f"architecture.{inner.get(key, key)}"
+            for key in self.architecture.state_dict()
+        }
+        renamed.update({f"head.{key}": f"prediction_head.{key}" for key in self.head.state_dict()})
+        return renamed
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Architecture, head, activation."""
         return self.activation(self.head(self.architecture(x)))  # type: ignore[no-any-return]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import attrs
 
@@ -49,7 +50,9 @@ class ZarrDatasetConfig(DatasetConfig):
     The arrays are opened with :func:`dacapo_trainers.open_array`, so their voxel size and
     offset come from the ``voxel_size`` (or ``resolution``) and ``offset`` attributes, as
     written by :func:`dacapo_trainers.write_array`, funlib.persistence or DaCapo, or from
-    OME-NGFF multiscales metadata. Arrays are read lazily, per requested crop.
+    OME-NGFF multiscales metadata. Arrays are read lazily, per requested crop. ``container``
+    may be a URL (``s3://``, ``gs://``, ``http(s)://``, read-only, with ``storage_options``
+    for its fsspec file system; ``pip install 'dacapo-trainers[remote]'``).
 
     Raw intensities reach the model as stored (cast to float32 by the trainer), unless
     ``intensity_range`` is given: then raw is mapped linearly from ``intensity_range`` to
@@ -57,7 +60,10 @@ class ZarrDatasetConfig(DatasetConfig):
     """
 
     container: str = attrs.field(
-        metadata={"help_text": "The path of the zarr container holding the arrays."}
+        metadata={
+            "help_text": "The zarr container holding the arrays: a local path, or an s3://, "
+            "gs:// or http(s):// URL (read-only; needs dacapo-trainers[remote])."
+        }
     )
     raw: str = attrs.field(
         default="raw", metadata={"help_text": "The raw array's path inside the container."}
@@ -76,6 +82,14 @@ class ZarrDatasetConfig(DatasetConfig):
     weight: float = attrs.field(
         default=1.0,
         metadata={"help_text": "The relative sampling weight of this dataset during training."},
+    )
+    storage_options: dict[str, Any] | None = attrs.field(
+        default=None,
+        metadata={
+            "help_text": "For a URL container: options of its fsspec file system, e.g. "
+            "{anon: true} for a public S3 bucket or {endpoint_url: ...}; null: credentials "
+            "and endpoint found the standard way (AWS_* variables, profiles)."
+        },
     )
     sample_points: list[list[float]] | None = attrs.field(
         default=None,
@@ -122,10 +136,11 @@ class ZarrDatasetConfig(DatasetConfig):
         :raises ValueError: if the container or one of its arrays does not exist, or the
             sample points do not match the raw array's dimensions.
         """
-        container = Path(self.container)
-        if not container.exists():
+        container = self.container
+        # URLs (scheme://) are checked by open_array, which says what is wrong remotely
+        if "://" not in container and not Path(container).exists():
             raise ValueError(
-                f"{type(self).__name__} {self.name!r}: zarr container {str(container)!r} "
+                f"{type(self).__name__} {self.name!r}: zarr container {container!r} "
                 "does not exist; check the path (relative paths are relative to the working "
                 "directory)"
             )
@@ -158,8 +173,8 @@ class ZarrDatasetConfig(DatasetConfig):
                 )
         return dataset
 
-    def _open(self, container: Path, dataset: str) -> Array:
+    def _open(self, container: str, dataset: str) -> Array:
         try:
-            return open_array(container, dataset)
+            return open_array(container, dataset, self.storage_options)
         except ValueError as error:
             raise ValueError(f"{type(self).__name__} {self.name!r}: {error}") from error

@@ -20,6 +20,8 @@ numpy: pytest loads it (entry point ``pytest11``) in every session, where it add
 ``pytest_plugins = ["dacapo_trainers.testing"]``.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from ._checks import IterationChecker, loss_fall_problem
 from ._conformance import TrainerConformance, conformance_tests
 from ._problem import (
@@ -30,15 +32,31 @@ from ._problem import (
 )
 from ._pytest_plugin import conformance_data
 from ._pytest_plugin import pytest_report_header as pytest_report_header  # the hook
+from ._run_data import tiny_run_data
 
 __all__ = [
     "IterationChecker",
+    "ToyModel",
+    "ToyUpsamplingModel",
     "TrainerConformance",
     "conformance_data",
     "conformance_tests",
     "loss_fall_problem",
+    "tiny_run_data",
     "toy_architecture_config",
     "toy_dataset_config",
     "toy_task_config",
     "write_toy_data",
 ]
+
+if TYPE_CHECKING:
+    from ._toy_models import ToyModel, ToyUpsamplingModel
+
+
+def __getattr__(name: str) -> Any:
+    # PEP 562: the toy models import torch; pytest imports this package in every session
+    if name in ("ToyModel", "ToyUpsamplingModel"):
+        from . import _toy_models
+
+        return getattr(_toy_models, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -63,6 +63,13 @@ class ConfigChecks(KitBase):
         cls = type(trainer_config)
         converter = ConfigConverter(default_registry())
         problems: list[str] = []
+        try:  # the config's own data must structure, or no drawn data can
+            converter.structure(unstructure_config(trainer_config), cls)
+        except ConfigError as error:
+            _fail(
+                f"the data of {cls.__name__}(...) itself does not structure, so no drawn "
+                f"config can:\n{error}"
+            )
 
         def check(data: dict[str, Any]) -> None:
             try:
@@ -85,6 +92,13 @@ class ConfigChecks(KitBase):
             run_checks()
         except AssertionError:
             _fail(problems[-1] if problems else "a drawn config did not round-trip")
+        except hypothesis.errors.Unsatisfiable:
+            _fail(
+                f"no drawn {cls.__name__} data structured: its fields' validators refuse the "
+                "values their annotations allow, or a nested config type cannot be selected "
+                f"(`dacapo-trainers validate` on a run file using {cls.__name__} names why); "
+                "narrow the annotations (e.g. Literal[...]) or lower round_trip_examples"
+            )
 
     def test_config_rejects_unknown_keys(self, trainer_config: TrainerConfig) -> None:
         """An unknown key is a :class:`~dacapo_trainers.ConfigError` naming it."""

@@ -116,9 +116,11 @@ class PackagingChecks(KitBase):
         if found:
             module, frames = next(iter(sorted(found.items())))
             chain = "\n".join(f"    {frame}" for frame in frames) or "    (no frames recorded)"
+            others = sorted(set(found) - {module})
+            also = f" (also: {', '.join(others)})" if others else ""
             _fail(
-                f"selecting {name!r} and validating its config imported {module} (also: "
-                f"{', '.join(sorted(found)) or 'nothing else'}), through:\n{chain}\n"
+                f"selecting {name!r} and validating its config imported {module}{also}, "
+                f"through:\n{chain}\n"
                 f"The entry-point module and the config module must not import {module} at "
                 "top level: set trainer_type to a 'package.module:TrainerClass' string, import "
                 f"{module} only in the trainer's module, and import it there (or inside "

@@ -144,9 +144,10 @@ class TrainingChecks(KitBase):
         """:func:`dacapo_trainers.train` runs 4 iterations, then resumes from the checkpoint to 6.
 
         This stores ``trainer.state_dict()`` in real checkpoints, loaded with
-        ``torch.load(weights_only=True)``. With :attr:`exact_resume`, the resumed losses must
-        equal an uninterrupted run's.
+        ``torch.load(weights_only=True)``. Unless :attr:`exact_resume` gives a reason not to,
+        the resumed losses must equal an uninterrupted run's.
         """
+        exact = _exact_resume(self.exact_resume, type(self).__name__)
         from .._configs._run_config import RunConfig
         from .._outputs._observers import STATS_FILE, read_stats
         from .._run._driver import train
@@ -193,7 +194,7 @@ class TrainingChecks(KitBase):
                 f"stats.jsonl of the resumed run lists iterations {[s.iteration for s in stats]}"
                 ", expected 0..5"
             )
-        if not self.exact_resume:
+        if not exact:
             return
         straight = attrs.evolve(run, num_iterations=6, output=tmp_path / "straight")
         train(straight, registry=Registry(), quiet=True)
@@ -203,10 +204,9 @@ class TrainingChecks(KitBase):
             _fail(
                 f"exact_resume: the losses of a run resumed at iteration 4 differ from an "
                 f"uninterrupted run's:\n    resumed       {got}\n    uninterrupted {expected}\n"
-                "Put every random generator and schedule the trainer owns into state_dict() "
-                "and restore it in load_state_dict() (the driver calls it after "
-                "build_batch_provider), draw nothing from unseeded sources, or set "
-                "exact_resume = False"
+                f"{_missing_state_advice(trainer_config)}, draw nothing from unseeded sources, "
+                'or opt out with the reason: exact_resume = "why a resumed run cannot repeat '
+                'its losses"'
             )
 
     def _ask_can_train(
@@ -279,3 +279,34 @@ class TrainingChecks(KitBase):
             trainer.close()
         if problem is not None:
             _fail(problem)
+
+
+def _exact_resume(setting: object, kit_class: str) -> bool:
+    """Whether to compare resumed losses: True, or a non-empty reason string to skip it."""
+    if setting is True:
+        return True
+    if isinstance(setting, str) and setting.strip():
+        return False
+    _fail(
+        f"{kit_class}.exact_resume is {setting!r}: a resumed run must repeat an uninterrupted "
+        "run's losses (the default, True); to opt out, give the reason as a string, e.g. "
+        'exact_resume = "draws augmentations from a sampler that cannot be seeded"'
+    )
+
+
+def _missing_state_advice(config: TrainerConfig) -> str:
+    """Where a trainer of ``config`` keeps the state a resume needs."""
+    from .._batches._batch_trainer import BatchTrainer
+
+    trainer_class = config.resolve_trainer_type()
+    if isinstance(trainer_class, type) and issubclass(trainer_class, BatchTrainer):
+        return (
+            f"{trainer_class.__name__} is a BatchTrainer: draw every random choice of the "
+            "batches from self.generator (the base saves it), and put the rest of the data "
+            "state (positions, queues, epochs) into batch_state_dict() and restore it in "
+            "load_batch_state_dict()"
+        )
+    return (
+        "Put every random generator and schedule the trainer owns into state_dict() and "
+        "restore it in load_state_dict() (the driver calls it after build_batch_provider)"
+    )

@@ -57,7 +57,19 @@ class AugmentConfig(TaggedConfig):
     """
 
     def node(self, raw_key: gp.ArrayKey, gt_key: gp.ArrayKey, mask_key: gp.ArrayKey) -> Any:
-        """The gunpowder node applying this augment to a sample."""
+        """The gunpowder node applying this augment to a sample.
+
+        Called once per data worker as it builds its pipeline (in each worker process, or in
+        the training process with ``num_data_fetchers: 0``); import gunpowder here, not at
+        module level. The node sees one sample per request, after the random location and
+        before the task's target: raw (float32, as the dataset gives it) over the model's
+        input region, gt (its own dtype) and mask (uint8) over the output region. ``mask_key``
+        is always requested: a dataset without a mask gets ones. Draw every random choice
+        from ``random`` / ``np.random`` inside ``prepare`` / ``process`` (gunpowder reseeds
+        them from ``request.random_seed``, which depends only on the run seed and the sample's
+        position), never from a generator made at construction: an exact resume depends on
+        it. "Extending a first-party trainer" in the docs has the whole contract.
+        """
         raise NotImplementedError(f"{type(self).__name__} does not implement node()")
 
 
