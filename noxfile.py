@@ -281,7 +281,9 @@ def bench(session: nox.Session) -> None:
 @nox.session(name="dacapo-parity", python="3.11")
 def dacapo_parity(session: nox.Session) -> None:
     """Batches of DaCapo 0.3.5's GunpowderTrainer against this project's, on the same data and
-    config (raw range, padding value, masked centre, batch layout), and DaCapo's weights files
+    config (raw range, padding value, masked centre, batch layout, batch statistics), the loss
+    curves of both on one DaCapo RunConfig (150 iterations, 2 seeds; ``-- --iterations N
+    --seeds A B`` changes them) and their snapshots, and DaCapo's weights files
     (benchmarks/dacapo_weights.py); not a default session."""
     install(session, CORE, PLUGINS["gunpowder"])
     # aiobotocore[boto3] pins a boto3 that its botocore accepts: without it pip backtracks

@@ -14,9 +14,13 @@ that is a slab two voxels thick (about 10% of an output crop: far below the 15% 
 Scenarios: no augments; DaCapo's cosem intensity chain (Intensity with clip, Gamma,
 ScaleShift(2, -1)); ``gt_min_reject`` (DaCapo tests the mean over the gt region its predictor
 reads, e.g. the output crop grown by the affinity neighbourhood, so its crops may fall just
-below the threshold; this project tests the output crop). Last, one training step with a
-snapshot on each side, whose layouts are printed side by side (they differ by design: DaCapo
-writes the first sample under ``volumes/``, with gradients; this project the whole batch).
+below the threshold; this project tests the output crop). Then, on a DaCapo RunConfig with
+an affinities task (:mod:`dacapo_task_parity`): the batch statistics of both sides (raw,
+target, weight, mask, class balance), the loss curves of both sides over ``--iterations``
+iterations for each of ``--seeds`` (their last-window means must agree within noise), and one
+training step with a snapshot on each side, whose arrays must have the same shapes (dtypes
+are printed: DaCapo writes raw and weight as float64, this project as float32, which holds
+its values exactly).
 """
 
 from __future__ import annotations
@@ -62,8 +66,12 @@ def write_data(folder: Path) -> Path:
     raw = (1 + (labels % 7) * 30 + rng.integers(0, 40, size=SHAPE)).astype(np.uint8)
     mask = np.zeros(SHAPE, dtype=np.uint8)
     mask[:, 20:22, :] = 1
+    # the RunConfig's mask: two thirds of the volume, so that DaCapo rarely rejects a location
+    wide_mask = np.zeros(SHAPE, dtype=np.uint8)
+    wide_mask[:, 8:40, :] = 1
     container = folder / "parity.zarr"
-    for name, data in (("raw", raw), ("gt", labels), ("mask", mask)):
+    arrays = (("raw", raw), ("gt", labels), ("mask", mask), ("wide_mask", wide_mask))
+    for name, data in arrays:
         write_array(container, name, data, voxel_size=VOXEL_SIZE, offset=(0, 0, 0))
     return container
 
@@ -137,7 +145,7 @@ def dacapo_batches(
 
 
 class _Dataset:
-    def __init__(self, container: Path) -> None:
+    def __init__(self, container: Path, mask: str = "mask") -> None:
         from dacapo_trainers import InMemoryArray, open_array
 
         raw = open_array(container, "raw")
@@ -148,7 +156,7 @@ class _Dataset:
             offset=raw.offset,
         )
         self.gt = open_array(container, "gt")
-        self.mask = open_array(container, "mask")
+        self.mask = open_array(container, mask)
         self.name = "parity"
         self.weight = 1.0
         self.sample_points = None
@@ -173,7 +181,14 @@ class _Task:
     loss = None
 
 
-def our_batches(container: Path, trainer_json: dict[str, Any], model: Any, count: int) -> list:
+def our_batches(
+    container: Path,
+    trainer_json: dict[str, Any],
+    model: Any,
+    count: int,
+    task: Any = None,
+    mask: str = "mask",
+) -> list:
     from dacapo_trainers import structure_config
     from dacapo_trainers_gunpowder import GunpowderTrainerConfig
 
@@ -181,7 +196,7 @@ def our_batches(container: Path, trainer_json: dict[str, Any], model: Any, count
     trainer = config.build_trainer()
     trainer.seed = 0
     trainer.create_optimizer(model)
-    trainer.build_batch_provider([_Dataset(container)], model, _Task())
+    trainer.build_batch_provider([_Dataset(container, mask)], model, task or _Task())
     out = []
     with trainer:
         batches = trainer._start_batches(0)
@@ -243,77 +258,93 @@ def compare(name: str, dacapo: dict[str, Any], ours: dict[str, Any]) -> list[str
     return problems
 
 
-def _layout(path: Path) -> dict[str, Any]:
-    """Every zarr (v2) array under ``path``: its shape and voxel size, read from the files."""
-    out: dict[str, Any] = {}
-    for meta in sorted(path.rglob(".zarray")):
-        attrs_file = meta.parent / ".zattrs"
-        attrs = json.loads(attrs_file.read_text()) if attrs_file.exists() else {}
-        out[str(meta.parent.relative_to(path))] = {
-            "shape": json.loads(meta.read_text())["shape"],
-            "voxel_size": attrs.get("voxel_size", attrs.get("resolution")),
-        }
-    return out
-
-
 def snapshot_layouts(container: Path, folder: Path) -> dict[str, Any]:
-    """Each side's snapshot after one training step (DaCapo's at iteration 0, ours at 0)."""
+    """Each side's snapshot after one training step on the affinities RunConfig."""
+    import torch
     from dacapo.store.array_store import LocalContainerIdentifier as DacapoContainer
+    from dacapo_task_parity import dacapo_run, layout, run_document
 
-    from dacapo_trainers import ZarrContainer, structure_config
+    from dacapo_trainers import ZarrContainer, load_run_config, structure_config
     from dacapo_trainers_gunpowder import GunpowderTrainerConfig
 
-    trainer_json = {
-        "__type__": "GunpowderTrainerConfig",
-        "name": "parity_snapshot",
-        "batch_size": 2,
-        "learning_rate": 1e-4,
-        "num_data_fetchers": 1,
-        "snapshot_interval": 1,
-        "augments": [],
-    }
+    document = run_document(container, "parity_snapshot", 1)
+    trainer_json = {**document["trainer_config"], "snapshot_interval": 1}
+    document["trainer_config"] = trainer_json
     layouts: dict[str, Any] = {}
+    run = dacapo_run(document, 0)
+    path = folder / "dacapo_snapshot.zarr"
     try:
-        trainer, model, task, dataset = dacapo_parts(container, trainer_json)
-        optimizer = trainer.create_optimizer(model)
-        path = folder / "dacapo_snapshot.zarr"
-        trainer.build_batch_provider([dataset], model, task, DacapoContainer(path))
-        with trainer:
-            list(trainer.iterate(1, model, optimizer, "cpu"))
-        layouts["dacapo"] = _layout(path)
+        run.trainer.build_batch_provider(
+            run.datasplit.train, run.model, run.task, DacapoContainer(path)
+        )
+        with run.trainer:
+            list(run.trainer.iterate(1, run.model, run.optimizer, torch.device("cpu")))
+        layouts["dacapo"] = layout(path)
     except Exception as error:  # DaCapo's snapshot writing needs its whole store stack
         layouts["dacapo"] = f"unavailable: {type(error).__name__}: {error}"
-        model = dacapo_parts(container, trainer_json)[1]
+    run_file = folder / "snapshot_run.json"
+    run_file.write_text(json.dumps(document))
+    ours_config = load_run_config(run_file)
+    task = ours_config.task_config.build()
+    model = task.create_model(ours_config.architecture_config.build())
     config = structure_config({**trainer_json, "num_data_fetchers": 0}, GunpowderTrainerConfig)
     ours = config.build_trainer()
     optimizer = ours.create_optimizer(model)
     path = folder / "our_snapshot.zarr"
-    ours.build_batch_provider([_Dataset(container)], model, _OurTask(), ZarrContainer(path))
+    dataset = _Dataset(container, "wide_mask")
+    ours.build_batch_provider([dataset], model, task, ZarrContainer(path))
     with ours:
-        list(ours.iterate(1, model, optimizer, "cpu"))
-    layouts["ours"] = _layout(path)
+        list(ours.iterate(1, model, optimizer, torch.device("cpu")))
+    layouts["ours"] = layout(path)
     return layouts
 
 
-class _MSE:
-    def compute(self, prediction: Any, target: Any, weight: Any = None) -> Any:
-        return (weight * (prediction[:, :1] - target) ** 2).mean()
+def task_batches_and_losses(container: Path, folder: Path, args: argparse.Namespace) -> int:
+    """The batch-statistics table and the loss curves on the affinities RunConfig; returns
+    the number of failed checks."""
+    from dacapo_task_parity import (
+        batch_statistics,
+        dacapo_task_batches,
+        loss_parity,
+        print_losses,
+        print_table,
+        run_document,
+    )
 
+    from dacapo_trainers import load_run_config
 
-class _OurTask:
-    predictor = _Predictor()
-    loss = _MSE()
+    document = run_document(container, "parity_table", 1)
+    theirs, model = dacapo_task_batches(document, args.batches)
+    run_file = folder / "table_run.json"
+    run_file.write_text(json.dumps(document))
+    task = load_run_config(run_file).task_config.build()
+    trainer_json = document["trainer_config"]
+    mine = our_batches(container, trainer_json, model, args.batches, task, "wide_mask")
+    dacapo, ours = batch_statistics(theirs), batch_statistics(mine)
+    print(f"batch statistics on the affinities RunConfig ({args.batches} batches per side):")
+    print_table(dacapo, ours)
+    losses = loss_parity(container, folder, args.iterations, args.seeds)
+    print_losses(losses)
+    args.results["task_batches"] = {"dacapo": dacapo, "ours": ours}
+    args.results["losses"] = losses
+    return int(not losses["within_noise"])
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batches", type=int, default=8)
+    parser.add_argument("--iterations", type=int, default=150)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args(argv)
     import torch
 
+    sys.path.insert(0, str(Path(__file__).parent))  # dacapo_task_parity, next to this file
+    from dacapo_task_parity import compare_layouts
+
     torch.set_num_threads(1)
     results: dict[str, Any] = {}
+    args.results = results
     failures = 0
     with tempfile.TemporaryDirectory() as folder:
         container = write_data(Path(folder))
@@ -337,10 +368,16 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  DaCapo: {dacapo}\n  ours:   {ours}")
             for problem in problems:
                 print(f"  - {problem}")
-        results["snapshot_layout"] = snapshot_layouts(container, Path(folder))
-        print("snapshot layout (informational):")
-        for side, layout in results["snapshot_layout"].items():
+        failures += task_batches_and_losses(container, Path(folder), args)
+        layouts = snapshot_layouts(container, Path(folder))
+        problems = compare_layouts(layouts)
+        failures += bool(problems)
+        results["snapshot_layout"] = {**layouts, "problems": problems}
+        print(f"snapshot layout: {'OK' if not problems else 'DIFFERS'}")
+        for side, layout in layouts.items():
             print(f"  {side}: {layout}")
+        for problem in problems:
+            print(f"  - {problem}")
     if args.json is not None:
         args.json.write_text(json.dumps(results, indent=2))
     return 1 if failures else 0

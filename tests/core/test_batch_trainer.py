@@ -457,9 +457,14 @@ def test_a_snapshot_on_a_finer_output_grid(tmp_path: Path) -> None:
     for name in ("gt", "target", "weight", "prediction", "gradients", "mask"):
         assert arrays[name].voxel_size == (2, 2, 2), name
         assert arrays[name].offset == geometry.output_offsets[0], name
+    for name in ("gt", "target", "weight", "prediction", "gradients"):  # sample 0
         assert arrays[name].data.shape == (14, 14, 14), name
         assert arrays[name].axis_names == ("z", "y", "x"), name
-    assert arrays["mask"].dtype == np.float32  # booleans as float32, as DaCapo
+    # the mask of both samples, as DaCapo; booleans as float32
+    assert arrays["mask"].data.shape == (2, 14, 14, 14)
+    assert arrays["mask"].axis_names == ("c^", "z", "y", "x")
+    assert arrays["mask"].dtype == np.float32
+    np.testing.assert_array_equal(arrays["mask"].to_numpy(), np.asarray(batches[3].mask))
     np.testing.assert_array_equal(arrays["raw"].to_numpy(), batches[3].raw[0, 0].numpy())
     np.testing.assert_array_equal(arrays["gt"].to_numpy(), batches[3].gt[0])
     prediction, target = arrays["prediction"].to_numpy(), arrays["target"].to_numpy()

@@ -29,6 +29,7 @@ from dacapo_written import (
 )
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from scipy import ndimage
 
 from dacapo_trainers import (
     ConfigError,
@@ -364,9 +365,9 @@ def test_clip_bounds_the_weight_of_a_rare_class() -> None:
 def test_one_hot_kernel_size_shrinks_the_output() -> None:
     architecture = unet().build()
     default = OneHotTaskConfig(name="o", classes=["a", "b"], kernel_size=None).build()
-    three = OneHotTaskConfig(name="o", classes=["a", "b"], kernel_size=3).build()
-    assert default.predictor.create_model(architecture).output_shape == (12, 12, 12)
-    model = three.predictor.create_model(architecture)
+    one = OneHotTaskConfig(name="o", classes=["a", "b"], kernel_size=1).build()
+    assert one.predictor.create_model(architecture).output_shape == (12, 12, 12)
+    model = default.predictor.create_model(architecture)  # null: 3, as DaCapo 0.3.5
     assert model.output_shape == (10, 10, 10)
     with torch.no_grad():
         assert model(torch.zeros(1, 1, 28, 28, 28)).shape == (1, 2, 10, 10, 10)
@@ -404,6 +405,33 @@ def test_distance_target_weight_and_loss() -> None:
     )
     manual = ((weight * (0 - target)) ** 2).mean()
     assert loss.item() == pytest.approx(float(manual), rel=1e-5)
+
+
+@pytest.mark.parametrize("true_edge_distance", [False, True])
+def test_distance_mask_compares_with_half_the_edge_distance_as_dacapo(
+    true_edge_distance: bool,
+) -> None:
+    square = np.zeros((15, 15), dtype=np.uint8)
+    square[4:11, 4:11] = 1
+    gt = InMemoryArray(square, voxel_size=(4, 4), offset=(0, 0))
+    config = DistanceTaskConfig(
+        name="d",
+        channels=["a"],
+        clip_distance=1,
+        tol_distance=1,
+        scale_factor=8,
+        true_edge_distance=true_edge_distance,
+    )
+    predictor = config.build().predictor
+    target = predictor.create_target(gt).data
+    weight = predictor.create_weight(gt, predictor.create_target(gt)).data
+    # DaCapo's rule, written out: the edge distance sampled with half (or all) the voxel size
+    divisor = 1.0 if true_edge_distance else 2.0
+    edge = ndimage.distance_transform_edt(np.pad(np.ones((15, 15)), 1), sampling=4 / divisor)
+    edge = np.tanh(edge[1:-1, 1:-1] / 8)
+    unknown = np.minimum(np.abs(target[0]) + 0.05, 0.8) >= edge
+    np.testing.assert_array_equal(weight[0] > 0, ~unknown)
+    assert 0 < unknown.sum() < unknown.size
 
 
 def test_distance_needs_one_gt_channel_per_task_channel() -> None:

@@ -7,6 +7,7 @@ install the plugin (tests-simple-tensor, tests-gunpowder).
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -86,6 +87,9 @@ def test_dacapo_run_trains_with_the_plugin(
     result = train_cli(run_file, tmp_path)
     assert result.returncode == 0, result.stderr
     check_trained(tmp_path / "runs" / "dacapo_run")
+    # DaCapo's affinities objective: binary cross-entropy on logits starts near ln 2
+    first = read_stats(tmp_path / "runs" / "dacapo_run" / "stats.jsonl")[0].loss
+    assert abs(first - math.log(2)) < 0.1, first
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 
 import numpy as np
 import pytest
@@ -29,9 +30,14 @@ def _gt(labels: np.ndarray, voxel_size: tuple[int, ...] | None = None) -> InMemo
     return InMemoryArray(labels, voxel_size=voxel_size, offset=(8,) * labels.ndim)
 
 
-def _task(neighborhood: list[list[int]], balance: bool = True):  # type: ignore[no-untyped-def]
+def _task(  # type: ignore[no-untyped-def]
+    neighborhood: list[list[int]], balance: bool = True, mask_neighbours: bool = False
+):
     return AffinitiesTaskConfig(
-        name="affs", neighborhood=neighborhood, balance_weights=balance
+        name="affs",
+        neighborhood=neighborhood,
+        balance_weights=balance,
+        mask_neighbours=mask_neighbours,
     ).build()
 
 
@@ -122,13 +128,29 @@ def test_3d_default_neighborhood() -> None:
     np.testing.assert_array_equal(target[1:, 1], 0)
 
 
-def test_mask_zeroes_the_weight_of_voxels_and_of_their_neighbours() -> None:
-    task = _task([[1, 0], [0, 1]], balance=False)
-    gt = _gt(LABELS_2D)
+def _centre_masked_out() -> InMemoryArray:
     mask_data = np.ones((3, 3), dtype=np.uint8)
     mask_data[1, 1] = 0
-    mask = InMemoryArray(mask_data, voxel_size=(4, 4), offset=(8, 8))
-    weight = task.predictor.create_weight(gt, task.predictor.create_target(gt), mask).data
+    return InMemoryArray(mask_data, voxel_size=(4, 4), offset=(8, 8))
+
+
+def test_mask_zeroes_the_weight_of_masked_out_voxels_only_as_dacapo() -> None:
+    task = _task([[1, 0], [0, 1]], balance=False)
+    gt = _gt(LABELS_2D)
+    weight = task.predictor.create_weight(
+        gt, task.predictor.create_target(gt), _centre_masked_out()
+    ).data
+    # (0, 1) looks at the masked-out centre below it and keeps its weight
+    np.testing.assert_array_equal(weight[0], [[1, 1, 1], [1, 0, 1], [0, 0, 0]])
+    np.testing.assert_array_equal(weight[1], [[1, 1, 0], [1, 0, 0], [1, 1, 0]])
+
+
+def test_mask_neighbours_also_zeroes_affinities_into_the_mask() -> None:
+    task = _task([[1, 0], [0, 1]], balance=False, mask_neighbours=True)
+    gt = _gt(LABELS_2D)
+    weight = task.predictor.create_weight(
+        gt, task.predictor.create_target(gt), _centre_masked_out()
+    ).data
     np.testing.assert_array_equal(weight[0], [[1, 0, 1], [1, 0, 1], [0, 0, 0]])
     np.testing.assert_array_equal(weight[1], [[1, 1, 0], [0, 0, 0], [1, 1, 0]])
 
@@ -174,7 +196,7 @@ def test_invalid_neighborhoods_are_refused(neighborhood: list[list[int]], match:
 
 
 def _naive_affinities(
-    labels: np.ndarray, neighborhood: list[list[int]], mask: np.ndarray
+    labels: np.ndarray, neighborhood: list[list[int]], mask: np.ndarray, mask_neighbours: bool
 ) -> tuple[np.ndarray, np.ndarray]:
     target = np.zeros((len(neighborhood), *labels.shape), np.float32)
     known = np.zeros((len(neighborhood), *labels.shape), bool)
@@ -183,7 +205,7 @@ def _naive_affinities(
             q = tuple(a + o for a, o in zip(p, offset, strict=True))
             if all(0 <= a < s for a, s in zip(q, labels.shape, strict=True)):
                 target[(c, *p)] = labels[p] != 0 and labels[p] == labels[q]
-                known[(c, *p)] = mask[p] and mask[q]
+                known[(c, *p)] = mask[p] and (mask[q] or not mask_neighbours)
     return target, known
 
 
@@ -197,19 +219,23 @@ def _naive_affinities(
     neighborhood=st.lists(
         st.tuples(st.integers(-2, 2), st.integers(-2, 2)).filter(any), min_size=1, max_size=3
     ),
+    mask_neighbours=st.booleans(),
     data=st.data(),
 )
 def test_matches_a_per_voxel_reference(
-    labels: np.ndarray, neighborhood: list[tuple[int, int]], data: st.DataObject
+    labels: np.ndarray,
+    neighborhood: list[tuple[int, int]],
+    mask_neighbours: bool,
+    data: st.DataObject,
 ) -> None:
     mask = data.draw(hnp.arrays(bool, labels.shape))
     offsets = [list(o) for o in neighborhood]
-    task = _task(offsets)
+    task = _task(offsets, mask_neighbours=mask_neighbours)
     gt = _gt(labels)
     mask_array = InMemoryArray(mask.astype(np.uint8), voxel_size=(4, 4), offset=(8, 8))
     target = task.predictor.create_target(gt)
     weight = task.predictor.create_weight(gt, target, mask_array).data
-    expected_target, known = _naive_affinities(labels, offsets, mask)
+    expected_target, known = _naive_affinities(labels, offsets, mask, mask_neighbours)
     np.testing.assert_array_equal(target.data, expected_target)
     assert np.all((weight > 0) == known)
     for c in range(len(offsets)):
@@ -228,8 +254,27 @@ def test_matches_a_per_voxel_reference(
             np.testing.assert_array_equal(weight[c][known[c]], 1)
 
 
-def test_loss_is_weighted_mse() -> None:
-    loss = AffinitiesTaskConfig(name="affs").build().loss
+def test_loss_is_dacapos_binary_cross_entropy_on_logits() -> None:
+    loss = AffinitiesTaskConfig(name="affs", neighborhood=[[0, 1]]).build().loss
+    logits = torch.tensor([[[[2.0, -1.0, 0.5, 3.0]]]])
+    target = torch.tensor([[[[1.0, 0.0, 1.0, 1.0]]]])
+    weight = torch.tensor([[[[5.0, 0.0, 2.0, 0.0]]]])
+    # The last voxel's neighbour lies outside the crop: its affinity is not known there.
+    expected = torch.nn.functional.binary_cross_entropy_with_logits(
+        logits[..., :3], target[..., :3]
+    )
+    value = loss.compute(logits, target, weight)
+    assert value.dim() == 0
+    assert value.item() == pytest.approx(expected.item())
+    # DaCapo without lsds does not apply the weight
+    assert loss.compute(logits, target).item() == pytest.approx(expected.item())
+    assert loss.compute(torch.zeros(2, 1, 3, 4), target.expand(2, 1, 3, 4)).item() == (
+        pytest.approx(math.log(2))
+    )
+
+
+def test_weighted_mse_is_the_weighted_squared_error() -> None:
+    loss = AffinitiesTaskConfig(name="affs", weighted_mse=True).build().loss
     target = torch.tensor([[[1.0, 0.0, 1.0, 0.0]]])
     weight = torch.tensor([[[1.0, 2.0, 0.0, 1.0]]])
     prediction = torch.tensor([[[0.5, 0.5, 0.0, 0.0]]])
@@ -239,38 +284,53 @@ def test_loss_is_weighted_mse() -> None:
     assert loss.compute(prediction, target).item() == pytest.approx((0.25 + 0.25 + 1) / 4)
 
 
-def test_loss_decreases_towards_the_target_and_vanishes_there() -> None:
-    loss = AffinitiesTaskConfig(name="affs").build().loss
+@pytest.mark.parametrize("weighted_mse", [False, True])
+def test_loss_decreases_towards_the_target(weighted_mse: bool) -> None:
+    loss = AffinitiesTaskConfig(name="affs", weighted_mse=weighted_mse).build().loss
     generator = torch.Generator().manual_seed(0)
     target = (torch.rand(2, 3, 4, 4, 4, generator=generator) > 0.5).float()
     weight = torch.rand(2, 3, 4, 4, 4, generator=generator) + 0.1
     noise = torch.rand(2, 3, 4, 4, 4, generator=generator)
-    values = [
-        loss.compute(target + t * (noise - target), target, weight).item()
-        for t in (1.0, 0.5, 0.25, 0.0)
-    ]
-    assert values == sorted(values, reverse=True)
-    assert values[-1] == 0.0
-    assert values[0] > values[1] > values[2] > 0
+    # towards the target: probabilities for the squared error, growing logits for BCE
+    if weighted_mse:
+        predictions = [target + t * (noise - target) for t in (1.0, 0.5, 0.25, 0.0)]
+    else:
+        predictions = [(2 * target - 1) * scale for scale in (0.0, 1.0, 3.0, 30.0)]
+    values = [loss.compute(p, target, weight).item() for p in predictions]
+    assert values[0] > values[1] > values[2] > values[3] >= 0
+    assert values[-1] == pytest.approx(0.0, abs=1e-9)
 
 
-def test_model_adds_a_sigmoid_head() -> None:
-    task = AffinitiesTaskConfig(name="affs", neighborhood=[[1, 0], [0, 1]]).build()
-    architecture = UNetConfig(
+def _architecture() -> torch.nn.Module:
+    return UNetConfig(  # type: ignore[no-any-return]
         name="unet",
         input_shape=[20, 20],
         downsample_factors=[[2, 2]],
         num_fmaps=2,
         num_fmaps_out=3,
     ).build()
+
+
+def test_model_adds_a_logits_head_as_dacapo() -> None:
+    task = AffinitiesTaskConfig(name="affs", neighborhood=[[1, 0], [0, 1]]).build()
+    architecture = _architecture()
     model = task.create_model(architecture)
     assert tuple(model.input_shape) == tuple(architecture.input_shape)
     assert tuple(model.output_shape) == tuple(architecture.output_shape)
     assert tuple(model.eval_input_shape) == (20, 20)
     assert model.num_in_channels == 1
     assert model.num_out_channels == 2
+    generator = torch.Generator().manual_seed(0)
     with torch.no_grad():
-        out = model(torch.randn(2, 1, 20, 20))
+        out = model(10 * torch.randn(2, 1, 20, 20, generator=generator))
     assert out.shape == (2, 2, *architecture.output_shape)
-    assert torch.all((out > 0) & (out < 1))
+    assert not torch.all((out > 0) & (out < 1))  # logits, not probabilities
     assert any(p is model.architecture.bottom[0].weight for p in model.parameters())
+
+
+def test_weighted_mse_adds_a_sigmoid_head() -> None:
+    config = AffinitiesTaskConfig(name="affs", neighborhood=[[1, 0], [0, 1]], weighted_mse=True)
+    model = config.build().create_model(_architecture())
+    with torch.no_grad():
+        out = model(10 * torch.randn(2, 1, 20, 20))
+    assert torch.all((out >= 0) & (out <= 1))

@@ -1,4 +1,5 @@
-"""The one-hot task: class-index target, mask weight, logits head, weighted cross-entropy."""
+"""The one-hot task: DaCapo's one-hot target, ones weight and L1 loss by default; class
+indices, mask weight and a masked cross-entropy with ``masked_cross_entropy``."""
 
 from __future__ import annotations
 
@@ -12,8 +13,50 @@ from dacapo_trainers.reference import OneHotTaskConfig, UNetConfig
 CLASSES = ["background", "membrane", "mito"]
 
 
-def _task():  # type: ignore[no-untyped-def]
+def _task(masked_cross_entropy: bool = True):  # type: ignore[no-untyped-def]
+    return OneHotTaskConfig(
+        name="semantic", classes=CLASSES, masked_cross_entropy=masked_cross_entropy
+    ).build()
+
+
+def _dacapo_task():  # type: ignore[no-untyped-def]
     return OneHotTaskConfig(name="semantic", classes=CLASSES).build()
+
+
+def test_default_target_is_one_hot_and_the_weight_all_ones_as_dacapo() -> None:
+    task = _dacapo_task()
+    labels = np.array([[[0, 1], [2, 1]]], dtype=np.uint8)
+    gt = _gt(labels)
+    target = task.predictor.create_target(gt)
+    assert target.data.dtype == np.float32
+    np.testing.assert_array_equal(target.data, [labels == c for c in range(3)])
+    assert target.axis_names == ("c^", "z", "y", "x")
+    mask = _gt(np.zeros_like(labels))  # DaCapo's one-hot task does not use the mask
+    weight = task.predictor.create_weight(gt, target, mask)
+    np.testing.assert_array_equal(weight.data, np.ones((3, 1, 2, 2), dtype=np.float32))
+
+
+def test_default_loss_is_dacapos_summed_absolute_error() -> None:
+    loss = _dacapo_task().loss
+    generator = torch.Generator().manual_seed(0)
+    prediction = torch.randn(2, 3, 2, 2, 2, generator=generator)
+    target = (torch.rand(2, 3, 2, 2, 2, generator=generator) > 0.5).float()
+    expected = (prediction - target).abs().sum().item()
+    assert loss.compute(prediction, target).item() == pytest.approx(expected)
+    weight = torch.zeros_like(target)  # not applied, as in DaCapo
+    assert loss.compute(prediction, target, weight).item() == pytest.approx(expected)
+    assert loss.compute(target, target, weight).item() == 0.0
+
+
+def test_null_kernel_size_is_dacapos_3() -> None:
+    architecture = UNetConfig(
+        name="unet", input_shape=[20, 20, 20], downsample_factors=[[2, 2, 2]], num_fmaps=2
+    ).build()
+    model = _dacapo_task().create_model(architecture)
+    assert tuple(model.output_shape) == tuple(s - 2 for s in architecture.output_shape)
+    config = OneHotTaskConfig(name="semantic", classes=CLASSES, kernel_size=1)
+    model = config.build().create_model(architecture)
+    assert tuple(model.output_shape) == tuple(architecture.output_shape)
 
 
 def _gt(labels: np.ndarray) -> InMemoryArray:
@@ -81,7 +124,7 @@ def test_loss_decreases_towards_the_target() -> None:
 
 
 def test_model_adds_a_logits_head() -> None:
-    task = _task()
+    task = OneHotTaskConfig(name="semantic", classes=CLASSES, kernel_size=1).build()
     architecture = UNetConfig(
         name="unet", input_shape=[20, 20, 20], downsample_factors=[[2, 2, 2]], num_fmaps=2
     ).build()

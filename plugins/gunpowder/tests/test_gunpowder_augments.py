@@ -151,6 +151,28 @@ def test_elastic_moves_labels_without_blending_them() -> None:
     assert not np.array_equal(out, centre(labels))
 
 
+@pytest.mark.parametrize("interpolate_raw", [False, True])
+def test_elastic_raw_keeps_source_values_as_dacapo_unless_interpolated(
+    interpolate_raw: bool,
+) -> None:
+    raw = raw_volume()
+    config = ElasticAugmentConfig(
+        control_point_spacing=[4, 4, 4],
+        control_point_displacement_sigma=[6.0, 6.0, 6.0],
+        rotation_interval=(0.3, 1.2),
+        interpolate_raw=interpolate_raw,
+    )
+    # the source marks raw interpolatable: the config alone decides
+    out, _ = run_node(node_of(config), raw, interpolatable=True)
+    assert out.dtype == raw.dtype
+    assert not np.array_equal(out, centre(raw))
+    kept = np.isin(out, np.append(raw.ravel(), 0))
+    if interpolate_raw:
+        assert kept.mean() < 0.5  # blended values
+    else:
+        assert kept.all()  # every deformed voxel holds a source value (or 0 outside)
+
+
 def test_elastic_without_deformation_or_rotation_is_the_identity() -> None:
     raw = raw_volume()
     config = ElasticAugmentConfig(

@@ -118,11 +118,13 @@ def test_snapshots_are_dacapos_sample_0_with_world_geometry(tmp_path: Path) -> N
     assert sorted(root.group_keys()) == ["0", "2"]
     names = ["gradients", "gt", "mask", "prediction", "raw", "target", "weight"]
     assert sorted(root["0/volumes"].array_keys()) == names
-    for name in names:  # sample 0, its single channel dropped
+    for name in names:  # sample 0, its single channel dropped; the mask of both samples
         array = root[f"0/volumes/{name}"]
-        assert array.shape == ((8, 8, 8) if name == "raw" else (6, 6, 6)), name
+        shape = {"raw": (8, 8, 8), "mask": (2, 6, 6, 6)}.get(name, (6, 6, 6))
+        assert array.shape == shape, name
         assert array.attrs["voxel_size"] == list(VOXEL_SIZE)
-        assert array.attrs["axis_names"] == ["z", "y", "x"]
+        axes = ["c^", "z", "y", "x"] if name == "mask" else ["z", "y", "x"]
+        assert array.attrs["axis_names"] == axes, name
     raw_offset = np.array(root["0/volumes/raw"].attrs["offset"])
     gt_offset = np.array(root["0/volumes/gt"].attrs["offset"])
     np.testing.assert_array_equal(gt_offset - raw_offset, [4, 4, 4])

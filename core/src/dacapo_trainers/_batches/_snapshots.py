@@ -1,20 +1,25 @@
 """Snapshots of training batches, as DaCapo 0.3.5's ``GunpowderTrainer`` writes them.
 
 After the step of iteration ``i`` with ``i % snapshot_interval == 0`` (iterations 0, N, 2N,
-...), sample 0 of the batch goes to the snapshot container as::
+...), the batch goes to the snapshot container as::
 
     {i}/volumes/raw          the network's input        raw voxel size, raw crop offset
     {i}/volumes/gt           the ground truth           output voxel size and crop offset
     {i}/volumes/target       the task's target          (all output arrays alike)
     {i}/volumes/weight       the loss weight
-    {i}/volumes/prediction   the network's output
+    {i}/volumes/prediction   the network's output (logits where the head has no activation)
     {i}/volumes/gradients    d loss / d prediction
-    {i}/volumes/mask         the mask
+    {i}/volumes/mask         the mask of every sample of the batch
 
-without the batch axis, and without a channel axis that has a single channel. Leading axes
-that remain are channels (``"c^"``), then the spatial axes; booleans are written as float32
-(neuroglancer has no boolean type). Arrays a batch does not have (no gt, no gradient) are
-left out.
+Each array is sample 0's without the batch axis, except the mask, which keeps the batch axis
+(sample ``k`` of the batch at index ``k``, dropped for a batch of one) as DaCapo writes it;
+a channel axis that has a single channel is dropped. Leading axes that remain are channels
+(``"c^"``), then the spatial axes; every array is on sample 0's offset. Values are written
+in the batch's dtype: raw, weight and prediction as float32 (DaCapo writes raw normalized by
+``IntensitiesArrayConfig`` as float64, but it holds float32 values here, so float32 loses
+nothing), the mask as it comes (uint8 0/1 from the trainers here); booleans are written as
+float32 (neuroglancer has no boolean type). Arrays a batch does not have (no gt, no
+gradient) are left out.
 """
 
 from __future__ import annotations
@@ -47,14 +52,28 @@ def snapshot_path(iteration: int, name: str) -> str:
     return f"{iteration}/{SNAPSHOT_GROUP}/{name}"
 
 
-def _host_sample(data: Any) -> Any:
-    """Sample 0 of a batch array, as numpy on the host."""
+#: The arrays written for every sample of the batch (the others: sample 0).
+WHOLE_BATCH_ARRAYS = frozenset({"mask"})
+
+
+def _host(data: Any) -> Any:
+    """A batch array (or part of one) as numpy on the host."""
     import numpy as np
 
-    first = data[0]
-    if hasattr(first, "detach"):  # a torch tensor, wherever it lives
-        first = first.detach().cpu().numpy()
-    return np.asarray(first)
+    if hasattr(data, "detach"):  # a torch tensor, wherever it lives
+        data = data.detach().cpu().numpy()
+    return np.asarray(data)
+
+
+def _whole_batch(data: Any, dims: int) -> Any:
+    """Every sample of ``data``: ``(batch, *spatial)``, the batch axis dropped for one sample.
+
+    A single channel per sample is dropped first; several channels are kept after the batch
+    axis.
+    """
+    if data.ndim == dims + 2 and data.shape[1] == 1:
+        data = data[:, 0]
+    return data[0] if data.shape[0] == 1 else data
 
 
 def write_snapshot(
@@ -63,7 +82,8 @@ def write_snapshot(
     arrays: Mapping[str, Any],
     geometry: BatchGeometry,
 ) -> list[str]:
-    """Write sample 0 of the batch ``arrays`` as the snapshot of ``iteration``.
+    """Write the batch ``arrays`` as the snapshot of ``iteration`` (sample 0; the mask of
+    every sample).
 
     ``arrays`` maps names of :data:`SNAPSHOT_ARRAYS` to batch arrays (numpy arrays or torch
     tensors, batch axis first); None values and unknown names are skipped. Returns the paths
@@ -78,9 +98,12 @@ def write_snapshot(
         batch_array = arrays.get(name)
         if batch_array is None:
             continue
-        data = _host_sample(batch_array)
-        if data.ndim == dims + 1 and data.shape[0] == 1:
-            data = data[0]  # a single channel: no channel axis, as DaCapo
+        if name in WHOLE_BATCH_ARRAYS:
+            data = _whole_batch(_host(batch_array), dims)
+        else:
+            data = _host(batch_array[0])
+            if data.ndim == dims + 1 and data.shape[0] == 1:
+                data = data[0]  # a single channel: no channel axis, as DaCapo
         if data.dtype == np.bool_:
             data = data.astype(np.float32)
         is_raw = name == "raw"

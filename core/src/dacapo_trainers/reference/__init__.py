@@ -2,12 +2,12 @@
 
 They are registered through the same entry points as any plugin (see
 :mod:`dacapo_trainers.reference.plugin`), so run configs select them by ``"__type__"``. Ours:
-``UNetConfig``, ``AffinitiesTaskConfig``, ``OneHotTaskConfig`` and ``ZarrDatasetConfig``.
-DaCapo 0.3.5's, with its names, fields and defaults: ``CNNectomeUNetConfig``,
-``AffinitiesTaskConfig`` and ``OneHotTaskConfig`` (which take DaCapo's fields too),
-``DistanceTaskConfig``, ``TrainValidateDataSplitConfig``, ``RawGTDatasetConfig``,
-``ZarrArrayConfig``, ``IntensitiesArrayConfig``, ``BinarizeArrayConfig``, ``CropArrayConfig``,
-``StartConfig`` and ``DummyTrainerConfig``.
+``UNetConfig`` and ``ZarrDatasetConfig``. DaCapo 0.3.5's, with its names, fields, defaults
+and behaviour (what we do better is an opt-in field): ``CNNectomeUNetConfig``,
+``AffinitiesTaskConfig``, ``OneHotTaskConfig``, ``DistanceTaskConfig``,
+``TrainValidateDataSplitConfig``, ``RawGTDatasetConfig``, ``ZarrArrayConfig``,
+``IntensitiesArrayConfig``, ``BinarizeArrayConfig``, ``CropArrayConfig``, ``StartConfig`` and
+``DummyTrainerConfig``.
 
 Importing this package imports neither torch nor scipy; ``build()`` and
 :func:`make_demo_data` import them when called.

@@ -17,12 +17,20 @@ class AffinitiesTaskConfig(TaskConfig):
     """Predict, per offset of a neighbourhood, whether a voxel and its neighbour belong together.
 
     The target channel of offset ``o`` is 1 at voxel ``p`` where ``p`` and ``p + o`` carry the
-    same nonzero label, else 0. Voxels whose neighbour lies outside the array (or outside the
-    mask) get weight 0. With ``balance_weights``, positives and negatives of each channel
-    carry the same total weight: each class weighs ``0.5 / fraction`` with its fraction of the
-    known voxels clipped to ``[affs_weight_clipmin, affs_weight_clipmax]`` (DaCapo's rule;
-    a channel with one class only weighs 1). The model's head is a 1x1 convolution to one
-    channel per offset followed by a sigmoid; the loss is a weighted mean squared error.
+    same nonzero label, else 0. As in DaCapo 0.3.5, the model ends in a 1x1 convolution to one
+    channel per offset and gives logits (a sigmoid turns them into probabilities at
+    prediction), and the loss is the binary cross-entropy on the logits, unweighted and
+    averaged over the voxels whose neighbour lies inside the crop.
+
+    The weight (in snapshots, and in the loss with ``weighted_mse``) is 0 where the neighbour
+    lies outside the crop or the voxel outside the mask (with ``mask_neighbours``, also where
+    the neighbour lies outside the mask). With ``balance_weights``, positives and negatives of
+    each channel carry the same total weight: each class weighs ``0.5 / fraction`` with its
+    fraction of the known voxels clipped to ``[affs_weight_clipmin, affs_weight_clipmax]``
+    (DaCapo's rule; a channel with one class only weighs 1).
+
+    ``weighted_mse`` is ours: a sigmoid in the head and a weighted mean squared error, so
+    that the mask, the crop's edge and the class balance take effect in training.
 
     DaCapo's fields load: ``background_as_object`` is honoured; ``lsds`` (local shape
     descriptors) is not implemented and is refused when true; the other lsd fields only
@@ -41,6 +49,22 @@ class AffinitiesTaskConfig(TaskConfig):
         metadata={
             "help_text": "Weight positive and negative affinities so that each class carries "
             "half of the total weight of each channel."
+        },
+    )
+    weighted_mse: bool = attrs.field(
+        default=False,
+        metadata={
+            "help_text": "Ours: end the model in a sigmoid and train the weighted mean squared "
+            "error of the probabilities, so that the weights (mask, crop edge, class balance) "
+            "take effect. False: DaCapo's unweighted binary cross-entropy on logits."
+        },
+    )
+    mask_neighbours: bool = attrs.field(
+        default=False,
+        metadata={
+            "help_text": "Ours: an affinity weighs 0 unless its neighbour is inside the mask "
+            "too (its label there is not known). False: DaCapo's rule, only the voxel itself "
+            "must be inside the mask."
         },
     )
 
@@ -122,15 +146,26 @@ class AffinitiesTaskConfig(TaskConfig):
                 raise ValueError(f"neighborhood offset {list(offset)} must not be zero")
 
     def build(self) -> AffinitiesTask:
-        """Build the task: an :class:`AffinitiesPredictor` and a weighted MSE loss."""
-        from ._affinities import AffinitiesLoss, AffinitiesPredictor, AffinitiesTask
+        """Build the task: an :class:`AffinitiesPredictor` and its loss (DaCapo's binary
+        cross-entropy on logits, or with ``weighted_mse`` a weighted squared error)."""
+        from ._affinities import (
+            AffinitiesLoss,
+            AffinitiesPredictor,
+            AffinitiesTask,
+            WeightedSquaredErrorLoss,
+        )
 
+        neighborhood = [tuple(int(o) for o in offset) for offset in self.neighborhood]
         return AffinitiesTask(
             predictor=AffinitiesPredictor(
-                neighborhood=[tuple(int(o) for o in offset) for offset in self.neighborhood],
+                neighborhood=neighborhood,
                 balance_weights=self.balance_weights,
                 clip=(float(self.affs_weight_clipmin), float(self.affs_weight_clipmax)),
                 background_as_object=self.background_as_object,
+                mask_neighbours=self.mask_neighbours,
+                sigmoid_head=self.weighted_mse,
             ),
-            loss=AffinitiesLoss(),
+            loss=WeightedSquaredErrorLoss()
+            if self.weighted_mse
+            else AffinitiesLoss(neighborhood=neighborhood),
         )

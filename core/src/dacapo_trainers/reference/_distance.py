@@ -56,12 +56,16 @@ class DistancePredictor:
     :param scale_factor: distances (world units) are divided by it before the tanh.
     :param mask_distances: zero the weight where the true distance cannot be known.
     :param clip: the range class fractions are clipped to when balancing.
+    :param true_edge_distance: compare with the true distance to the edge of the crop and
+        mask; else with half of it, as DaCapo (which samples that distance transform with
+        half the voxel size).
     """
 
     channels: list[str]
     scale_factor: float = 1.0
     mask_distances: bool = True
     clip: tuple[float, float] = (0.05, 0.95)
+    true_edge_distance: bool = False
 
     def _channels(self, gt: Any) -> np.ndarray:
         data = np.asarray(gt.data[...])
@@ -96,11 +100,14 @@ class DistancePredictor:
     def _distance_known(
         self, target: np.ndarray, known: np.ndarray, voxel_size: Sequence[int]
     ) -> np.ndarray:
-        """Where a voxel's distance is smaller than its distance to the edge of ``known``."""
+        """Where a voxel's distance is smaller than its distance to the edge of ``known`` (half
+        of it unless ``true_edge_distance``)."""
         result = np.ones(target.shape, dtype=bool)
+        divisor = 1.0 if self.true_edge_distance else 2.0
+        sampling = [float(v) / divisor for v in voxel_size]
         for channel, (distance, region) in enumerate(zip(target, known, strict=True)):
             padded = np.pad(region, 1)  # the crop's edge counts as an edge of the region
-            edge = ndimage.distance_transform_edt(padded, sampling=[float(v) for v in voxel_size])
+            edge = ndimage.distance_transform_edt(padded, sampling=sampling)
             edge = np.tanh(np.asarray(edge)[(slice(1, -1),) * region.ndim] / self.scale_factor)
             reach = np.minimum(np.abs(distance) + _EPSILON, _THRESHOLD)
             result[channel] = reach < edge

@@ -16,20 +16,19 @@ from ._labels import mask_data, spatial_data
 
 @attrs.define
 class OneHotPredictor:
-    """Turns class labels into a class-index target and a mask weight; adds a logits head.
+    """Turns class labels into a target and a weight; adds a logits head.
 
     :param classes: the class names; label ``k`` is ``classes[k]``.
     :param kernel_size: the kernel size of the head convolution.
+    :param class_indices: the target is the class index (one channel) and the weight the mask;
+        else (DaCapo's) the target is one-hot (one channel per class) and the weight all ones.
     """
 
     classes: list[str]
-    kernel_size: int = 1
+    kernel_size: int = 3
+    class_indices: bool = False
 
-    def create_target(self, gt: Any) -> InMemoryArray:
-        """The class index of every voxel, as float32 ``(1, *spatial)``.
-
-        :raises ValueError: if a label is negative or not below ``len(classes)``.
-        """
+    def _labels(self, gt: Any) -> np.ndarray:
         labels = spatial_data(gt, "gt")
         if labels.size:
             low, high = labels.min(), labels.max()
@@ -38,11 +37,29 @@ class OneHotPredictor:
                     f"gt holds labels {low} to {high}, but there are only {len(self.classes)} "
                     f"classes {self.classes} (labels 0 to {len(self.classes) - 1})"
                 )
-        target = labels.astype(np.float32)[np.newaxis]
+        return labels
+
+    def create_target(self, gt: Any) -> InMemoryArray:
+        """One-hot float32 ``(classes, *spatial)``; with ``class_indices``, the class index of
+        every voxel as float32 ``(1, *spatial)``.
+
+        :raises ValueError: if a label is negative or not below ``len(classes)``.
+        """
+        labels = self._labels(gt)
+        if self.class_indices:
+            target = labels.astype(np.float32)[np.newaxis]
+        else:
+            classes = np.arange(len(self.classes)).reshape((-1,) + (1,) * labels.ndim)
+            target = (labels[np.newaxis] == classes).astype(np.float32)
         return InMemoryArray(target, voxel_size=gt.voxel_size, offset=gt.offset)
 
     def create_weight(self, gt: Any, target: Any, mask: Any | None = None) -> InMemoryArray:
-        """1 inside ``mask`` (everywhere without one), 0 outside; float32 ``(1, *spatial)``."""
+        """Ones shaped like ``target`` (DaCapo's: the mask is not used); with
+        ``class_indices``, 1 inside ``mask`` (everywhere without one) and 0 outside, float32
+        ``(1, *spatial)``."""
+        if not self.class_indices:
+            ones = np.ones(np.asarray(target.data).shape, dtype=np.float32)
+            return InMemoryArray(ones, voxel_size=gt.voxel_size, offset=gt.offset)
         labels = spatial_data(gt, "gt")
         weight = mask_data(mask, labels.shape).astype(np.float32)[np.newaxis]
         return InMemoryArray(weight, voxel_size=gt.voxel_size, offset=gt.offset)
@@ -54,6 +71,24 @@ class OneHotPredictor:
 
 @attrs.define
 class OneHotLoss:
+    """DaCapo 0.3.5's one-hot loss: ``sum(|prediction - target|)`` over the whole batch.
+
+    ``prediction`` holds logits ``(batch, classes, *spatial)``, ``target`` the one-hot
+    target of the same shape; ``weight`` is not used (as in DaCapo).
+    """
+
+    def compute(
+        self,
+        prediction: torch.Tensor,
+        target: torch.Tensor,
+        weight: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """The loss of a batch."""
+        return (prediction.float() - target.float()).abs().sum()
+
+
+@attrs.define
+class MaskedCrossEntropyLoss:
     """Weighted cross-entropy: the mean over voxels of ``weight * cross_entropy``.
 
     ``prediction`` holds logits ``(batch, classes, *spatial)``; ``target`` holds class indices
@@ -84,7 +119,7 @@ class OneHotTask:
     """A built :class:`~dacapo_trainers.reference.OneHotTaskConfig`."""
 
     predictor: OneHotPredictor
-    loss: OneHotLoss
+    loss: OneHotLoss | MaskedCrossEntropyLoss
 
     def create_model(self, architecture: Any) -> HeadModel:
         """The model to train: ``predictor.create_model(architecture)`` (as DaCapo's Task)."""

@@ -75,7 +75,12 @@ class AugmentConfig(TaggedConfig):
 
 @attrs.define(kw_only=True)
 class ElasticAugmentConfig(AugmentConfig):
-    """Elastic deformation plus rotation of raw, gt and mask alike (DaCapo's ElasticAugment)."""
+    """Elastic deformation plus rotation of raw, gt and mask alike (DaCapo's ElasticAugment).
+
+    Every array is resampled by nearest neighbour, as in DaCapo (which never marks raw
+    interpolatable): each deformed voxel keeps a value of its source. ``interpolate_raw``
+    (ours) resamples raw linearly instead.
+    """
 
     control_point_spacing: list[int] = attrs.field(
         metadata={
@@ -111,6 +116,14 @@ class ElasticAugmentConfig(AugmentConfig):
         },
     )
     augmentation_probability: float = _probability_field()
+    interpolate_raw: bool = attrs.field(
+        default=False,
+        metadata={
+            "help_text": "Ours: resample raw by linear interpolation (smoother, without the "
+            "blocky look of nearest neighbour on strong deformations). False: nearest "
+            "neighbour, as DaCapo; gt and mask are always resampled by nearest neighbour."
+        },
+    )
 
     @subsample.validator
     def _check_subsample(self, attribute: attrs.Attribute[int], value: int) -> None:
@@ -127,6 +140,7 @@ class ElasticAugmentConfig(AugmentConfig):
             subsample=self.subsample,
             uniform_3d_rotation=self.uniform_3d_rotation,
             p=self.augmentation_probability,
+            linear_keys=[raw_key] if self.interpolate_raw else [],
         )
 
 

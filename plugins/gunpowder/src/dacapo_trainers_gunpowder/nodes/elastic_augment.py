@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 import gunpowder as gp
@@ -22,12 +22,15 @@ class ElasticAugment(gp.BatchFilter):
     standard deviation ``control_point_displacement_sigma`` in world units, every
     ``control_point_spacing`` voxels, cubic-interpolated). ``R`` is uniform on the 3D sphere
     with ``uniform_3d_rotation``, else an angle from ``rotation_interval`` in the plane of the
-    last two axes. The upstream request grows to the transformed region; interpolatable
-    arrays are resampled linearly, others (gt, mask) by nearest neighbour, and voxels from
-    outside the data read as 0. Applied with probability ``p``.
+    last two axes. The upstream request grows to the transformed region; the arrays of
+    ``linear_keys`` are resampled linearly, the others by nearest neighbour (each deformed
+    voxel keeps a value of its source), and voxels from outside the data read as 0. Applied
+    with probability ``p``.
 
     :param subsample: compute the transformation on a grid this many times coarser and
         interpolate it linearly (faster, smoother).
+    :param linear_keys: the arrays to resample linearly; None: those whose spec is
+        ``interpolatable`` (gunpowder's rule).
     """
 
     def __init__(
@@ -38,6 +41,7 @@ class ElasticAugment(gp.BatchFilter):
         subsample: int = 1,
         uniform_3d_rotation: bool = False,
         p: float = 1.0,
+        linear_keys: Collection[gp.ArrayKey] | None = None,
     ) -> None:
         self.control_point_spacing = np.asarray(control_point_spacing, dtype=np.float64)
         self.sigma = np.asarray(control_point_displacement_sigma, dtype=np.float64)
@@ -46,6 +50,7 @@ class ElasticAugment(gp.BatchFilter):
         self.subsample = int(subsample)
         self.uniform_3d_rotation = uniform_3d_rotation
         self.p = p
+        self.linear_keys = None if linear_keys is None else frozenset(linear_keys)
         self.voxel_size: gp.Coordinate | None = None
         # Set by prepare() for the following process() of the same request.
         self._sample_positions: dict[gp.ArrayKey, np.ndarray] = {}
@@ -130,7 +135,10 @@ class ElasticAugment(gp.BatchFilter):
             data = array.data
             channels = data.shape[: data.ndim - dims]
             flat = data.reshape((-1, *data.shape[-dims:]))
-            order = 1 if array.spec.interpolatable else 0
+            linear = (
+                array.spec.interpolatable if self.linear_keys is None else key in self.linear_keys
+            )
+            order = 1 if linear else 0
             result = np.empty((flat.shape[0], *positions.shape[1:]), dtype=data.dtype)
             for c in range(flat.shape[0]):
                 ndimage.map_coordinates(
