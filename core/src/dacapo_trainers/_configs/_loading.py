@@ -7,7 +7,8 @@ half (:func:`read_config_file`: the plain data, not structured).
 Whatever a file holds, reading it ends in plain data or a :class:`ConfigError`: nesting is
 limited to :data:`MAX_DEPTH` levels (deeper files would exhaust Python's stack), YAML aliases
 may not expand to more than :data:`MAX_VALUES` values (a few kilobytes of aliases can stand
-for gigabytes once a config is built from them), and every mapping key must be a string.
+for gigabytes once a config is built from them), every mapping key must be a string, and no
+mapping may give a key twice (YAML and JSON readers would keep the last one silently).
 """
 
 from __future__ import annotations
@@ -85,7 +86,7 @@ def _parse(text: str, kind: str) -> Any:
 def _parse_unlimited(text: str, kind: str) -> Any:
     if kind == "JSON":
         try:
-            return json.loads(text)
+            return json.loads(text, object_pairs_hook=_json_object)
         except json.JSONDecodeError as error:
             raise _syntax(kind, error.msg, error.lineno, error.colno) from None
     if kind == "TOML":
@@ -95,8 +96,13 @@ def _parse_unlimited(text: str, kind: str) -> Any:
             raise _syntax(kind, str(error)) from None
     import yaml
 
+    loader = _yaml_loader()(text)  # a SafeLoader subclass
     try:
-        return yaml.load(text, Loader=_yaml_loader())  # a SafeLoader subclass
+        node = loader.get_single_node()
+        if node is None:  # an empty document
+            return None
+        refuse_duplicate_yaml_keys(node)
+        return loader.construct_document(node)
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark
         line = mark.line + 1 if mark is not None else None
@@ -104,6 +110,66 @@ def _parse_unlimited(text: str, kind: str) -> Any:
         raise _syntax(kind, str(error.problem), line, column) from None
     except yaml.YAMLError as error:
         raise _syntax(kind, str(error).splitlines()[0]) from None
+    finally:
+        loader.dispose()  # type: ignore[no-untyped-call]
+
+
+class _DuplicatedKeys(dict[str, Any]):
+    """A JSON object in which ``duplicates`` appeared more than once (refused once its path
+    is known, by :func:`check_plain_data`)."""
+
+    duplicates: list[str]
+
+
+def _json_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    duplicates = []
+    for key, value in pairs:
+        if key in result:
+            duplicates.append(key)
+        result[key] = value
+    if not duplicates:
+        return result
+    marked = _DuplicatedKeys(result)
+    marked.duplicates = duplicates
+    return marked
+
+
+def refuse_duplicate_yaml_keys(root: Any) -> None:
+    """Refuse a YAML mapping that gives a key twice (PyYAML would keep the last silently).
+
+    Keys brought in by a merge (``<<: *defaults``) may be overridden: that is what merges
+    are for. Nodes shared through aliases are checked once.
+
+    :raises ConfigError: at the key's path, with the lines of both.
+    """
+    import yaml
+
+    seen: set[int] = set()
+    stack = [(root, "$")]
+    while stack:
+        node, path = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.SequenceNode):
+            stack.extend((item, f"{path}[{index}]") for index, item in enumerate(node.value))
+        elif isinstance(node, yaml.MappingNode):
+            lines: dict[str, int] = {}
+            for key, value in node.value:
+                if key.tag == "tag:yaml.org,2002:merge" or not isinstance(key, yaml.ScalarNode):
+                    stack.append((value, path))
+                    continue
+                line = key.start_mark.line + 1
+                if key.value in lines:
+                    raise _issue(
+                        f"{path}.{key.value}",
+                        f"the key {key.value!r} is given twice in this mapping (lines "
+                        f"{lines[key.value]} and {line}); YAML would silently keep the last "
+                        "one. Remove one of them",
+                    )
+                lines[key.value] = line
+                stack.append((value, f"{path}.{key.value}"))
 
 
 @functools.cache
@@ -171,6 +237,13 @@ def check_plain_data(data: Any) -> None:
             if depth + known[1] > MAX_DEPTH:
                 raise _issue(path, f"nesting deeper than {MAX_DEPTH} levels")
             return known
+        if isinstance(value, _DuplicatedKeys):
+            key = value.duplicates[0]
+            raise _issue(
+                f"{path}.{key}",
+                f"the key {key!r} is given twice in this object; JSON readers would silently "
+                "keep the last one. Remove one of them",
+            )
         if isinstance(value, dict):
             items = []
             for key, item in value.items():
@@ -268,7 +341,47 @@ def load_config(
         raise ConfigError([ConfigIssue("$", problem)], source=str(path))
     data = apply_overrides(data, overrides, cls, registry)
     source = f"{path} (with --set)" if overrides else str(path)
-    return ConfigConverter(registry).structure(data, cls, source=source)
+    config = ConfigConverter(registry).structure(data, cls, source=source)
+    if isinstance(config, RunConfig):
+        issues = duplicate_dataset_names(config)
+        if issues:
+            raise ConfigError(issues, source=source)
+    return config
+
+
+def duplicate_dataset_names(run: RunConfig) -> list[ConfigIssue]:
+    """A dataset named like an earlier one of the same list (training or validation).
+
+    Datasets are told apart by name in messages, stats and snapshots; two with one name
+    would be confused.
+    """
+    if run.datasets is not None:
+        lists = [("$.datasets", list(run.datasets))]
+    else:
+        split = "$.datasplit_config"
+        lists = [
+            (f"{split}.train_configs", run.train_configs),
+            (f"{split}.validate_configs", run.validate_configs),
+        ]
+    issues = []
+    for prefix, configs in lists:
+        first: dict[str, int] = {}
+        for index, config in enumerate(configs):
+            name = getattr(config, "name", None)
+            if not isinstance(name, str):
+                continue
+            if name in first:
+                issues.append(
+                    ConfigIssue(
+                        f"{prefix}[{index}].name",
+                        f"{name!r} is also the name of {prefix}[{first[name]}]; datasets are "
+                        "told apart by name (in messages, stats and snapshots): give each "
+                        "its own",
+                    )
+                )
+            else:
+                first[name] = index
+    return issues
 
 
 def _kind_problem(data: Any, cls: type[Any]) -> str | None:

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 import attrs
 
+from .._configs._loading import duplicate_dataset_names
 from .._configs._run_config import RunConfig
 from .._contract._models import build_model
 from .._contract._trainer import Trainer
@@ -94,6 +95,9 @@ def open_inputs(
         names its config path), or a dataset's weight or geometry is unusable.
     :raises CannotTrainError: the trainer refused the datasets.
     """
+    duplicates = duplicate_dataset_names(run)  # a run built in Python, not read from a file
+    if duplicates:
+        raise ConfigError(duplicates, source)
     seed_everything(run.effective_seed)
     trainer.seed = run.effective_seed
     datasets = open_datasets(run, registry, source)
