@@ -5,7 +5,7 @@
   and float32 (input, and prediction, target and weight), against the memory available
   (``MemAvailable``; on CUDA also the device's free memory);
 * raw must have at least as many spatial axes as the model's input, and as many channels;
-* gt must overlap raw in world coordinates.
+* gt must overlap raw in world coordinates, and a mask must not be zero everywhere.
 """
 
 from __future__ import annotations
@@ -81,7 +81,8 @@ def _size(count: int) -> str:
 
 def data_issues(datasets: Sequence[Any], paths: Sequence[str], model: Any) -> list[ConfigIssue]:
     """What makes a dataset unusable for this model: raw with fewer spatial axes or another
-    channel count than the model's input, gt that does not overlap raw."""
+    channel count than the model's input, gt that does not overlap raw, a mask that is zero
+    everywhere."""
     issues = []
     input_shape = [int(s) for s in getattr(model, "input_shape", ())]
     channels_in = getattr(model, "num_in_channels", None)
@@ -117,6 +118,16 @@ def data_issues(datasets: Sequence[Any], paths: Sequence[str], model: Any) -> li
                     f"num_in_channels {channels}",
                 )
             )
+        mask = getattr(dataset, "mask", None)
+        if mask is not None and not _any_nonzero(mask.data):
+            issues.append(
+                ConfigIssue(
+                    path,
+                    f"its mask (shape {list(mask.data.shape)}) is zero everywhere: no voxel "
+                    "would be trained on (the loss would be 0). Check the mask array, or "
+                    "leave the mask out to train on every voxel",
+                )
+            )
         gt = getattr(dataset, "gt", None)
         if gt is not None and not _overlap(raw, gt):
             issues.append(
@@ -128,6 +139,21 @@ def data_issues(datasets: Sequence[Any], paths: Sequence[str], model: Any) -> li
                 )
             )
     return issues
+
+
+def _any_nonzero(data: Any, slab_bytes: int = 64 << 20) -> bool:
+    """Whether an array (numpy or zarr) has a nonzero value; read in slabs along its first
+    axis, stopping at the first slab that has one (masks are rarely zero at the start)."""
+    import numpy as np
+
+    shape = tuple(int(s) for s in data.shape)
+    if not shape:
+        return bool(np.asarray(data[()]))
+    per_row = max(1, math.prod(shape[1:]) * np.dtype(data.dtype).itemsize)
+    step = max(1, slab_bytes // per_row)
+    return any(
+        bool(np.any(np.asarray(data[start : start + step]))) for start in range(0, shape[0], step)
+    )
 
 
 def _world(array: Any) -> list[tuple[float, float]]:

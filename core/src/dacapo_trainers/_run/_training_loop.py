@@ -310,11 +310,16 @@ class TrainingLoop:
 
     def _non_finite(self, iteration: int, loss: float) -> NonFiniteLossError:
         last = latest_checkpoint(self.checkpoints)
-        kept = f"the last good checkpoint is kept: {last}" if last else "no checkpoint was written"
+        if last is not None:
+            kept = f"the last good checkpoint is kept: {last}"
+            then = "then re-run to resume from that checkpoint (or delete it to start over)"
+        else:
+            kept = "no checkpoint was written yet"
+            then = "then run the same command again: it starts over"
         return NonFiniteLossError(
             f"the loss became {loss} at iteration {iteration}; the run stopped and {kept}. "
-            "Lower the learning rate, check the data (raw values, labels) or the task's loss, "
-            "then re-run to resume from that checkpoint (or delete it to start over)"
+            f"Lower the learning rate, check the data (raw values, labels) or the task's loss, "
+            f"{then}"
         )
 
     def _failed(self, error: Exception, iteration: int) -> TrainingFailedError:
