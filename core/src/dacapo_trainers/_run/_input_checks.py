@@ -5,7 +5,9 @@
   and float32 (input, and prediction, target and weight), against the memory available
   (``MemAvailable``; on CUDA also the device's free memory);
 * raw must have at least as many spatial axes as the model's input, and as many channels;
-* gt must overlap raw in world coordinates, and a mask must not be zero everywhere.
+* gt must overlap raw in world coordinates, and a mask must not be zero everywhere;
+* the chunks of raw, gt and mask must be readable (every chunk of arrays up to
+  :data:`CHUNK_CHECK_BYTES`, the first and last of larger ones).
 """
 
 from __future__ import annotations
@@ -18,6 +20,9 @@ from typing import Any
 from .._errors import ConfigIssue
 
 _FLOAT32 = 4
+#: Arrays up to this size have every chunk read before training; larger ones their first
+#: and last chunks.
+CHUNK_CHECK_BYTES = 512 << 20
 _GIB = 1 << 30
 
 
@@ -118,6 +123,15 @@ def data_issues(datasets: Sequence[Any], paths: Sequence[str], model: Any) -> li
                     f"num_in_channels {channels}",
                 )
             )
+        unreadable = [
+            f"its {role} array {problem}"
+            for role in ("raw", "gt", "mask")
+            if getattr(dataset, role, None) is not None
+            and (problem := _unreadable_chunk(getattr(dataset, role).data)) is not None
+        ]
+        if unreadable:
+            issues += [ConfigIssue(path, problem) for problem in unreadable]
+            continue
         mask = getattr(dataset, "mask", None)
         if mask is not None and not _any_nonzero(mask.data):
             issues.append(
@@ -139,6 +153,58 @@ def data_issues(datasets: Sequence[Any], paths: Sequence[str], model: Any) -> li
                 )
             )
     return issues
+
+
+def _unreadable_chunk(data: Any, whole_limit: int = CHUNK_CHECK_BYTES) -> str | None:
+    """Why a chunk of a zarr array cannot be read (corrupt, truncated), or None.
+
+    Every chunk is read where the array holds at most ``whole_limit`` bytes; of a larger one
+    its first and last chunks (reading all of it would take as long as a pass over the data).
+    """
+    import itertools
+
+    import numpy as np
+
+    source = data
+    while getattr(source, "chunks", None) is None and getattr(source, "source", None) is not None:
+        source = source.source  # a lazily mapped array (intensity scaling): check what it reads
+    chunks = getattr(source, "chunks", None)
+    shape = tuple(int(s) for s in getattr(source, "shape", ()))
+    if not isinstance(chunks, tuple) or len(chunks) != len(shape) or not shape:
+        return None
+    counts = [max(1, -(-size // int(chunk))) for size, chunk in zip(shape, chunks, strict=True)]
+    every = math.prod(shape) * np.dtype(source.dtype).itemsize <= whole_limit
+    indices = (
+        itertools.product(*(range(c) for c in counts))
+        if every
+        else [tuple(0 for _ in counts), tuple(c - 1 for c in counts)]
+    )
+    for index in indices:
+        box = tuple(
+            slice(i * int(c), min((i + 1) * int(c), size))
+            for i, c, size in zip(index, chunks, shape, strict=True)
+        )
+        try:
+            np.asarray(source[box])
+        except Exception as error:  # any codec's or store's complaint: the chunk is damaged
+            where = _location(source)
+            return (
+                f"{where + ' ' if where else ''}has a chunk that cannot be read: chunk "
+                f"{'.'.join(str(i) for i in index)} (voxels "
+                f"{', '.join(f'{b.start}:{b.stop}' for b in box)}): {type(error).__name__}: "
+                f"{' '.join(str(error).split())[:200] or 'no message'}. Restore the container "
+                "from a copy, or write that chunk again"
+            )
+    return None
+
+
+def _location(array: Any) -> str:
+    """Where a zarr array lies (its folder), for messages; empty where unknown."""
+    store_path = getattr(array, "store_path", None)  # zarr 3
+    if store_path is not None:
+        return str(store_path)
+    folder = getattr(getattr(array, "store", None), "path", None)  # zarr 2
+    return str(folder) if folder else ""
 
 
 def _any_nonzero(data: Any, slab_bytes: int = 64 << 20) -> bool:
