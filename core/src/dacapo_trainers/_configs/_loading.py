@@ -24,6 +24,12 @@ from .._contract._config import TaggedConfig
 from .._errors import ConfigError, ConfigIssue, first_line
 from .._plugins._registry import Registry
 from ._converter import ConfigConverter
+from ._duplicates import (
+    DuplicatedKeys,
+    duplicate_dataset_names,
+    json_object,
+    refuse_duplicate_yaml_keys,
+)
 from ._overrides import apply_overrides
 from ._run_config import RunConfig, is_run_data
 
@@ -86,7 +92,7 @@ def _parse(text: str, kind: str) -> Any:
 def _parse_unlimited(text: str, kind: str) -> Any:
     if kind == "JSON":
         try:
-            return json.loads(text, object_pairs_hook=_json_object)
+            return json.loads(text, object_pairs_hook=json_object)
         except json.JSONDecodeError as error:
             raise _syntax(kind, error.msg, error.lineno, error.colno) from None
     if kind == "TOML":
@@ -112,64 +118,6 @@ def _parse_unlimited(text: str, kind: str) -> Any:
         raise _syntax(kind, str(error).splitlines()[0]) from None
     finally:
         loader.dispose()  # type: ignore[no-untyped-call]
-
-
-class _DuplicatedKeys(dict[str, Any]):
-    """A JSON object in which ``duplicates`` appeared more than once (refused once its path
-    is known, by :func:`check_plain_data`)."""
-
-    duplicates: list[str]
-
-
-def _json_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    duplicates = []
-    for key, value in pairs:
-        if key in result:
-            duplicates.append(key)
-        result[key] = value
-    if not duplicates:
-        return result
-    marked = _DuplicatedKeys(result)
-    marked.duplicates = duplicates
-    return marked
-
-
-def refuse_duplicate_yaml_keys(root: Any) -> None:
-    """Refuse a YAML mapping that gives a key twice (PyYAML would keep the last silently).
-
-    Keys brought in by a merge (``<<: *defaults``) may be overridden: that is what merges
-    are for. Nodes shared through aliases are checked once.
-
-    :raises ConfigError: at the key's path, with the lines of both.
-    """
-    import yaml
-
-    seen: set[int] = set()
-    stack = [(root, "$")]
-    while stack:
-        node, path = stack.pop()
-        if id(node) in seen:
-            continue
-        seen.add(id(node))
-        if isinstance(node, yaml.SequenceNode):
-            stack.extend((item, f"{path}[{index}]") for index, item in enumerate(node.value))
-        elif isinstance(node, yaml.MappingNode):
-            lines: dict[str, int] = {}
-            for key, value in node.value:
-                if key.tag == "tag:yaml.org,2002:merge" or not isinstance(key, yaml.ScalarNode):
-                    stack.append((value, path))
-                    continue
-                line = key.start_mark.line + 1
-                if key.value in lines:
-                    raise _issue(
-                        f"{path}.{key.value}",
-                        f"the key {key.value!r} is given twice in this mapping (lines "
-                        f"{lines[key.value]} and {line}); YAML would silently keep the last "
-                        "one. Remove one of them",
-                    )
-                lines[key.value] = line
-                stack.append((value, f"{path}.{key.value}"))
 
 
 @functools.cache
@@ -237,7 +185,7 @@ def check_plain_data(data: Any) -> None:
             if depth + known[1] > MAX_DEPTH:
                 raise _issue(path, f"nesting deeper than {MAX_DEPTH} levels")
             return known
-        if isinstance(value, _DuplicatedKeys):
+        if isinstance(value, DuplicatedKeys):
             key = value.duplicates[0]
             raise _issue(
                 f"{path}.{key}",
@@ -347,41 +295,6 @@ def load_config(
         if issues:
             raise ConfigError(issues, source=source)
     return config
-
-
-def duplicate_dataset_names(run: RunConfig) -> list[ConfigIssue]:
-    """A dataset named like an earlier one of the same list (training or validation).
-
-    Datasets are told apart by name in messages, stats and snapshots; two with one name
-    would be confused.
-    """
-    if run.datasets is not None:
-        lists = [("$.datasets", list(run.datasets))]
-    else:
-        split = "$.datasplit_config"
-        lists = [
-            (f"{split}.train_configs", run.train_configs),
-            (f"{split}.validate_configs", run.validate_configs),
-        ]
-    issues = []
-    for prefix, configs in lists:
-        first: dict[str, int] = {}
-        for index, config in enumerate(configs):
-            name = getattr(config, "name", None)
-            if not isinstance(name, str):
-                continue
-            if name in first:
-                issues.append(
-                    ConfigIssue(
-                        f"{prefix}[{index}].name",
-                        f"{name!r} is also the name of {prefix}[{first[name]}]; datasets are "
-                        "told apart by name (in messages, stats and snapshots): give each "
-                        "its own",
-                    )
-                )
-            else:
-                first[name] = index
-    return issues
 
 
 def _kind_problem(data: Any, cls: type[Any]) -> str | None:

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 import attrs
 
-from .._configs._loading import duplicate_dataset_names
+from .._configs._duplicates import duplicate_dataset_names
 from .._configs._run_config import RunConfig
 from .._contract._models import build_model
 from .._contract._trainer import Trainer
