@@ -456,6 +456,7 @@ def test_garbage_geometry_attributes_fail_cleanly(
 def test_corrupt_chunks_stop_the_run_cleanly(
     tensor_on_path: None, demo_zarr: Path, chunk: bytes | int
 ) -> None:
+    results = []
     with tempfile.TemporaryDirectory() as temporary:
         folder = Path(temporary)
         data_zarr = folder / "data.zarr"
@@ -464,14 +465,20 @@ def test_corrupt_chunks_stop_the_run_cleanly(
         original = chunk_path.read_bytes()
         chunk_path.write_bytes(chunk if isinstance(chunk, bytes) else original[:chunk])
         run = _with_dataset(demo_zarr, folder, {"container": str(data_zarr)})
-        status, err = _run_file(yaml.safe_dump(run), ".yaml", ["train"])
-    assert "Traceback" not in err
+        for command in (["validate", "--inputs"], ["train"]):
+            results.append(_run_file(yaml.safe_dump(run), ".yaml", command))
+            if results[-1][0]:
+                assert not (folder / "out").exists(), "a refused run wrote to its folder"
+    (checked, checked_err), (status, err) = results
+    assert "Traceback" not in err and "Traceback" not in checked_err
     # numcodecs' blosc reads some damaged chunks without noticing (it trusts the header's
-    # sizes): those runs train on what it returns. Every damage it notices stops the run.
+    # sizes): those runs train on what it returns. Every damage it notices stops the run
+    # before anything is written, and validate --inputs notices the same.
     if isinstance(chunk, bytes) and len(chunk) < 16:  # shorter than any codec's header
-        assert status == 1, err
+        assert status == 2, err
+    assert checked == status, (checked_err, err)
     if status:
-        assert status == 1, err
-        assert err.startswith("error: the run stopped at iteration 0 while building the batch ")
-        assert "TinyTrainerConfig 'tiny' (dt-tensor 0.5.0)" in err
-        assert len(err.strip().splitlines()) == 1
+        assert status == 2, err
+        assert err.startswith("error: ") and "$.datasets[0]: its raw array " in err, err
+        assert "has a chunk that cannot be read: chunk 0.0.0 (voxels 0:" in err, err
+        assert "unexpected" not in err

@@ -311,6 +311,8 @@ def _ome_geometry(
         entry.get("coordinateTransformations"),
         multiscales.get("coordinateTransformations"),
     ):
+        if level is not None and not isinstance(level, list):
+            raise bad(f"has coordinateTransformations {level!r}, not a list of transformations")
         for transform in level or []:
             kind = transform.get("type") if isinstance(transform, dict) else None
             values = _numbers(transform.get(kind)) if kind in ("scale", "translation") else None

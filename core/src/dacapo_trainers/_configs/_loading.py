@@ -7,7 +7,8 @@ half (:func:`read_config_file`: the plain data, not structured).
 Whatever a file holds, reading it ends in plain data or a :class:`ConfigError`: nesting is
 limited to :data:`MAX_DEPTH` levels (deeper files would exhaust Python's stack), YAML aliases
 may not expand to more than :data:`MAX_VALUES` values (a few kilobytes of aliases can stand
-for gigabytes once a config is built from them), and every mapping key must be a string.
+for gigabytes once a config is built from them), every mapping key must be a string, and no
+mapping may give a key twice (YAML and JSON readers would keep the last one silently).
 """
 
 from __future__ import annotations
@@ -23,6 +24,12 @@ from .._contract._config import TaggedConfig
 from .._errors import ConfigError, ConfigIssue, first_line
 from .._plugins._registry import Registry
 from ._converter import ConfigConverter
+from ._duplicates import (
+    DuplicatedKeys,
+    duplicate_dataset_names,
+    json_object,
+    refuse_duplicate_yaml_keys,
+)
 from ._overrides import apply_overrides
 from ._run_config import RunConfig, is_run_data
 
@@ -85,7 +92,7 @@ def _parse(text: str, kind: str) -> Any:
 def _parse_unlimited(text: str, kind: str) -> Any:
     if kind == "JSON":
         try:
-            return json.loads(text)
+            return json.loads(text, object_pairs_hook=json_object)
         except json.JSONDecodeError as error:
             raise _syntax(kind, error.msg, error.lineno, error.colno) from None
     if kind == "TOML":
@@ -95,8 +102,13 @@ def _parse_unlimited(text: str, kind: str) -> Any:
             raise _syntax(kind, str(error)) from None
     import yaml
 
+    loader = _yaml_loader()(text)  # a SafeLoader subclass
     try:
-        return yaml.load(text, Loader=_yaml_loader())  # a SafeLoader subclass
+        node = loader.get_single_node()
+        if node is None:  # an empty document
+            return None
+        refuse_duplicate_yaml_keys(node)
+        return loader.construct_document(node)
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark
         line = mark.line + 1 if mark is not None else None
@@ -104,6 +116,8 @@ def _parse_unlimited(text: str, kind: str) -> Any:
         raise _syntax(kind, str(error.problem), line, column) from None
     except yaml.YAMLError as error:
         raise _syntax(kind, str(error).splitlines()[0]) from None
+    finally:
+        loader.dispose()  # type: ignore[no-untyped-call]
 
 
 @functools.cache
@@ -171,6 +185,13 @@ def check_plain_data(data: Any) -> None:
             if depth + known[1] > MAX_DEPTH:
                 raise _issue(path, f"nesting deeper than {MAX_DEPTH} levels")
             return known
+        if isinstance(value, DuplicatedKeys):
+            key = value.duplicates[0]
+            raise _issue(
+                f"{path}.{key}",
+                f"the key {key!r} is given twice in this object; JSON readers would silently "
+                "keep the last one. Remove one of them",
+            )
         if isinstance(value, dict):
             items = []
             for key, item in value.items():
@@ -268,7 +289,12 @@ def load_config(
         raise ConfigError([ConfigIssue("$", problem)], source=str(path))
     data = apply_overrides(data, overrides, cls, registry)
     source = f"{path} (with --set)" if overrides else str(path)
-    return ConfigConverter(registry).structure(data, cls, source=source)
+    config = ConfigConverter(registry).structure(data, cls, source=source)
+    if isinstance(config, RunConfig):
+        issues = duplicate_dataset_names(config)
+        if issues:
+            raise ConfigError(issues, source=source)
+    return config
 
 
 def _kind_problem(data: Any, cls: type[Any]) -> str | None:

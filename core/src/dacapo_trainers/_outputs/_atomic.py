@@ -6,6 +6,11 @@ temporary name carries the writer's pid and a random token (``.stats.jsonl.4711.
 two writers never share one, even where they should not be writing at all. A writer killed
 mid-write leaves its temporary file behind; :func:`remove_temporaries` deletes those, and the
 driver calls it only while it holds the output folder's lock, when no other writer can exist.
+
+No write follows a symbolic link: a temporary file is created with ``O_EXCL | O_NOFOLLOW`` (a
+link planted at its name is refused, never written through), and ``os.replace`` replaces a
+link at the destination instead of writing to its target. :func:`planted_links` finds the
+links in an output folder, which the driver refuses at the start: the tool never makes one.
 """
 
 from __future__ import annotations
@@ -46,8 +51,9 @@ def atomic_writer(path: Path, mode: str = "w") -> Iterator[IO[Any]]:
     """
     temporary = temporary_path(path)
     encoding = None if "b" in mode else "utf-8"
+    descriptor = create_new(temporary)
     try:
-        with open(temporary, mode, encoding=encoding) as file:
+        with open(descriptor, mode, encoding=encoding) as file:
             yield file
             file.flush()
             os.fsync(file.fileno())
@@ -55,6 +61,43 @@ def atomic_writer(path: Path, mode: str = "w") -> Iterator[IO[Any]]:
         sync_folder(path.parent)
     finally:
         temporary.unlink(missing_ok=True)
+
+
+#: Flags that open a file without following a symbolic link at its name.
+NO_FOLLOW = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+
+
+def create_new(path: Path) -> int:
+    """Create ``path`` for writing and reading back (mode 644); it must not exist (not even
+    as a link).
+
+    :raises FileExistsError: something is at ``path`` (a file, or a link planted there).
+    """
+    return os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | NO_FOLLOW, 0o644)
+
+
+def open_appending(path: Path) -> IO[str]:
+    """``path`` opened to append text (created if missing), never through a symbolic link.
+
+    :raises OSError: ``ELOOP`` where ``path`` is a link.
+    """
+    descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | NO_FOLLOW, 0o644)
+    return open(descriptor, "a", encoding="utf-8")
+
+
+def planted_links(folder: Path) -> list[Path]:
+    """The symbolic links inside ``folder`` (at any depth; links to folders are not entered).
+
+    The tool never creates one, so each was put there by someone else; writing at such a
+    path could change a file outside the run.
+    """
+    found = []
+    for root, folders, files in os.walk(folder):
+        for name in [*folders, *files]:
+            path = Path(root) / name
+            if path.is_symlink():
+                found.append(path)
+    return sorted(found)
 
 
 def write_text(path: Path, text: str) -> None:

@@ -125,7 +125,7 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> Path:
     with atomic_writer(path, "wb") as file:
         torch.save(state, file)
         file.flush()
-        digest = sha256_of(Path(file.name))  # what reached the file, not what torch meant to write
+        digest = _sha256_of_descriptor(file.fileno())  # what reached the file, not what torch meant
         # The checksum goes first: a checkpoint in place always has its checksum (a checksum
         # without its checkpoint, from a write killed in between, is ignored).
         write_text(checksum_path(path), f"{digest}  {path.name}\n")
@@ -138,6 +138,15 @@ def sha256_of(path: Path) -> str:
     with open(path, "rb") as file:
         while chunk := file.read(_CHUNK):
             digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _sha256_of_descriptor(descriptor: int) -> str:
+    digest = hashlib.sha256()
+    position = 0
+    while chunk := os.pread(descriptor, _CHUNK, position):
+        digest.update(chunk)
+        position += len(chunk)
     return digest.hexdigest()
 
 

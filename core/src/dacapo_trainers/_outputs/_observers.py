@@ -1,21 +1,21 @@
 """The built-in lifecycle observers: the stats writer (the progress bar is in ``_progress``).
 
 They implement the hooks of :mod:`dacapo_trainers.hookspecs` like any third-party logger.
-:func:`run_observers` lists what the driver registers for a run (these two, the snapshot
-previews, and the TensorBoard logger when the run asks for it).
+:func:`run_observers` lists what the driver registers for a run (these two, the guard of the
+output folder, the snapshot previews, and the TensorBoard logger when the run asks for it).
 """
 
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .._contract._stats import TrainingIterationStats
 from ..hookspecs import hookimpl
-from ._atomic import atomic_writer, write_text
+from ._atomic import atomic_writer, open_appending, write_text
+from ._folder_guard import OutputFolderGuard
 from ._previews import SnapshotPreviews
 from ._progress import ProgressBar, progress_interval
 from ._tensorboard import TensorBoardLogger, require_tensorboard
@@ -40,7 +40,12 @@ def check_run_observers(run: RunConfig) -> None:
 
 def run_observers(run: RunConfig, output: Path, quiet: bool) -> list[object]:
     """The built-in observers of a run, which the driver registers before the caller's."""
-    observers: list[object] = [StatsWriter(output), ProgressBar(quiet), SnapshotPreviews(output)]
+    observers: list[object] = [
+        OutputFolderGuard(output),
+        StatsWriter(output),
+        ProgressBar(quiet),
+        SnapshotPreviews(output),
+    ]
     if run.tensorboard:
         observers.append(TensorBoardLogger())
     return observers
@@ -67,11 +72,12 @@ class StatsWriter:
     @hookimpl
     def dacapo_trainers_train_start(self, start_iteration: int) -> None:
         records, unreadable = _records(self.path)
-        if unreadable:
-            shutil.copyfile(self.path, self.path.with_name(self.path.name + ".damaged"))
+        if unreadable:  # an atomic copy: a link planted at the name is replaced, not followed
+            with atomic_writer(self.path.with_name(self.path.name + ".damaged"), "wb") as copy:
+                copy.write(self.path.read_bytes())
         kept = [text for record, text in records if record["iteration"] < start_iteration]
         write_text(self.path, "".join(text + "\n" for text in kept))
-        self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - closed at train end
+        self._file = open_appending(self.path)  # closed at train end
 
     @hookimpl
     def dacapo_trainers_train_iteration_end(self, stats: TrainingIterationStats) -> None:

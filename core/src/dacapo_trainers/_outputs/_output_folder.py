@@ -20,6 +20,7 @@ import errno
 import json
 import os
 import socket
+import stat
 import sys
 import warnings
 from collections.abc import Callable, Iterator, Mapping
@@ -35,8 +36,9 @@ from .._errors import (
     OutputLockedError,
     first_line,
 )
-from ._atomic import remove_temporaries, write_text
+from ._atomic import NO_FOLLOW, planted_links, remove_temporaries, write_text
 from ._checkpoints import latest_checkpoint, remove_orphan_checksums
+from ._run_identity import checkpoint_identity, describe_differences, differences
 
 LOCK_FILE = ".lock"
 RUN_CONFIG_COPY = "run_config.json"
@@ -122,10 +124,16 @@ class OutputFolder:
             return None
         while True:
             try:
-                descriptor = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+                # O_NOFOLLOW: a link planted at .lock must not make the lock write its target.
+                descriptor = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | NO_FOLLOW, 0o644)
             except OSError as error:
+                if self.lock_path.is_symlink():
+                    raise self._planted([self.lock_path]) from None
                 reason = f"its lock file cannot be created ({_reason(error)})"
                 raise self._unusable(reason) from None
+            if not stat.S_ISREG(os.fstat(descriptor).st_mode):  # a FIFO or device planted there
+                os.close(descriptor)
+                raise self._unusable(f"its lock file {self.lock_path} is not a regular file")
             try:
                 fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -177,6 +185,30 @@ class OutputFolder:
             "wait for it to end (or stop it), or give this run another output or name"
         )
 
+    def refuse_planted_links(self) -> None:
+        """Refuse a folder holding symbolic links (the tool never makes one).
+
+        Call it while holding the lock, before writing: a link at a name the run writes
+        (``stats.jsonl``, a checkpoint, a chunk of ``snapshots.zarr``) could make the run
+        change a file outside the folder.
+
+        :raises OutputFolderError: naming the links and their targets.
+        """
+        links = planted_links(self.path)
+        if links:
+            raise self._planted(links)
+
+    def _planted(self, links: list[Path]) -> OutputFolderError:
+        shown = "; ".join(f"{link} -> {_target(link)}" for link in links[:5])
+        more = f" and {len(links) - 5} more" if len(links) > 5 else ""
+        return OutputFolderError(
+            f"the output folder {self.path} ($.output) holds symbolic links, which this tool "
+            f"never creates: {shown}{more}. Training would write through them to files outside "
+            "the run, so nothing was written. Someone else put them there: check who can "
+            "write to this folder, remove the links (the files they point to are untouched), "
+            "then train again"
+        )
+
     def _unusable(self, reason: str) -> OutputFolderError:
         return OutputFolderError(
             f"the output folder {self.path} ($.output) cannot be used: {reason}. Choose "
@@ -194,15 +226,49 @@ class OutputFolder:
         """Refuse a config that differs from the folder's run in more than resumable keys.
 
         Only a folder holding a checkpoint holds a run to resume; a folder without one (a
-        run that failed before its first checkpoint) takes any config. ``canonical`` brings
+        run that failed before its first checkpoint) takes any config. The run is compared
+        with ``run_config.json`` and with the config the newest checkpoint records (so that
+        deleting or replacing ``run_config.json`` does not let two runs mix); the message names
+        each field that differs. ``canonical`` brings
         the stored data to the form this version writes (fields added since, with their
         defaults), so that upgrading does not make a run look changed.
 
         :raises ConfigError: the folder's run differs.
-        :raises OutputFolderError: the folder's ``run_config.json`` is damaged.
+        :raises OutputFolderError: the folder's ``run_config.json`` is damaged, or the folder
+            holds symbolic links (:meth:`refuse_planted_links`).
         """
-        if latest_checkpoint(self.checkpoints) is None or not self.run_copy.exists():
+        if self.path.is_dir():  # the run's identity is not read through a planted link
+            self.refuse_planted_links()
+        latest = latest_checkpoint(self.checkpoints)
+        if latest is None:
             return
+        current = json.loads(json.dumps(current))  # compared as the files hold it
+        recorded = []
+        if self.run_copy.exists():
+            recorded.append((RUN_CONFIG_COPY, self._read_run_copy()))
+        identity = checkpoint_identity(latest)
+        if identity is not None:  # checkpoints of earlier versions record none
+            recorded.append((f"{CHECKPOINTS}/{latest.name}", identity))
+        for where, previous in recorded:
+            if canonical is not None:
+                previous = canonical(previous)
+            found = list(differences(previous, current, RESUMABLE_CHANGES))
+            if found:
+                shown = describe_differences(found, f"in {where}", "in this config")
+                raise ConfigError(
+                    [
+                        ConfigIssue(
+                            found[0][0],
+                            f"the output folder {self.path} holds a run with a different "
+                            f"{shown.replace('$.', '')}; resuming it with this config would "
+                            "mix two runs. Use another output (or name), or delete that "
+                            "folder to start over",
+                        )
+                    ],
+                    source,
+                )
+
+    def _read_run_copy(self) -> Any:
         try:
             previous = json.loads(self.run_copy.read_text(encoding="utf-8"))
             if not isinstance(previous, dict):
@@ -213,27 +279,7 @@ class OutputFolder:
                 f"folder's checkpoints belong to. Restore it from a copy; or, if you are sure "
                 "the folder holds this run, delete it and train again (it is rewritten)"
             ) from None
-        if canonical is not None:
-            previous = canonical(previous)
-        current = json.loads(json.dumps(current))  # compared as the file holds it
-        changed = sorted(
-            key
-            for key in set(previous) | set(current)
-            if key not in RESUMABLE_CHANGES and previous.get(key) != current.get(key)
-        )
-        if changed:
-            raise ConfigError(
-                [
-                    ConfigIssue(
-                        f"$.{changed[0]}",
-                        f"the output folder {self.path} holds a run with a different "
-                        f"{', '.join(changed)}; resuming it with this config would mix two "
-                        "runs. Use another output (or name), or delete that folder to start "
-                        "over",
-                    )
-                ],
-                source,
-            )
+        return previous
 
     def write_run_config(self, data: Any) -> None:
         """Write the normalized run config to ``run_config.json`` (atomically)."""
@@ -277,6 +323,13 @@ def _alive(pid: int) -> bool:
     except PermissionError:  # alive, another user's
         return True
     return True
+
+
+def _target(link: Path) -> str:
+    try:
+        return os.readlink(link)
+    except OSError:
+        return "?"
 
 
 def _reason(error: OSError) -> str:

@@ -24,13 +24,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from .._arrays._zarr_io import ZarrContainer
 from .._contract._protocols import LocalContainerIdentifier
 from ..hookspecs import hookimpl
 from ._atomic import atomic_writer
 from ._output_folder import PREVIEWS
 from ._snapshot_slices import ArraySlice, read_snapshot_slices
+from ._tensorboard import snapshot_iterations
 
 PANEL_INCHES = 2.3
+#: The trainer's snapshot container in the output folder.
+SNAPSHOT_CONTAINER = "snapshots.zarr"
 
 
 def preview_path(output: Path, iteration: int) -> Path:
@@ -184,6 +188,16 @@ def _field_of_view(raw: ArraySlice, output: ArraySlice) -> tuple[float, float, f
     )
 
 
+def missing_previews(output: Path, before: int) -> list[int]:
+    """The snapshot iterations before ``before`` in ``OUTPUT/snapshots.zarr`` without their
+    preview (a killed run's queue)."""
+    return [
+        iteration
+        for iteration in snapshot_iterations(output / SNAPSHOT_CONTAINER)
+        if iteration < before and not preview_path(output, iteration).exists()
+    ]
+
+
 def write_preview(container: LocalContainerIdentifier, iteration: int, path: Path) -> Path:
     """Draw snapshot ``iteration`` of ``container`` to ``path`` (written atomically)."""
     slices = read_snapshot_slices(container, iteration)
@@ -196,6 +210,9 @@ def write_preview(container: LocalContainerIdentifier, iteration: int, path: Pat
 
 class SnapshotPreviews:
     """Writes ``snapshots/ITERATION.png`` for every snapshot, on one background thread.
+
+    At the start it also draws the previews a killed run left undrawn (snapshots before the
+    start iteration without their PNG), so that every snapshot ends with its preview.
 
     Reading the snapshot and drawing it takes a good fraction of a second; the training thread
     only puts ``(iteration, container)`` on a queue. The queue is drained at the end of the run
@@ -211,11 +228,16 @@ class SnapshotPreviews:
         self._thread: threading.Thread | None = None
 
     @hookimpl
-    def dacapo_trainers_train_start(self) -> None:
+    def dacapo_trainers_train_start(self, start_iteration: int) -> None:
         self._thread = threading.Thread(
             target=self._work, name="dacapo-trainers-previews", daemon=True
         )
         self._thread.start()
+        # Previews queued when an earlier try was killed are drawn now; snapshots after the
+        # checkpoint the run resumes from are written (and announced) again.
+        container = ZarrContainer(self.output / SNAPSHOT_CONTAINER)
+        for iteration in missing_previews(self.output, start_iteration):
+            self._queue.put((iteration, container))
 
     @hookimpl
     def dacapo_trainers_train_snapshot_written(
@@ -238,6 +260,8 @@ class SnapshotPreviews:
         while (job := self._queue.get()) is not None:
             iteration, container = job
             try:
+                if not self.output.is_dir():  # moved or deleted: not made again here
+                    raise FileNotFoundError(f"the output folder {self.output} is gone")
                 write_preview(container, iteration, preview_path(self.output, iteration))
             except Exception as error:  # a view must not end the run
                 message = (

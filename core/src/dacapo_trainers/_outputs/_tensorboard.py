@@ -55,13 +55,21 @@ class TensorBoardLogger:
     ) -> None:
         from torch.utils.tensorboard import SummaryWriter
 
+        self.previews = output / "snapshots"
+        # Snapshots whose image a killed try never added (its preview was still queued): the
+        # previews are drawn again at the start, and added here once on disk.
+        logged = logged_image_steps(output / "tensorboard")
+        self.pending = [
+            (iteration, self.previews / f"{iteration:08d}.png")
+            for iteration in snapshot_iterations(output / "snapshots.zarr")
+            if iteration < start_iteration and iteration not in logged
+        ]
         # A resumed run repeats the iterations after its last checkpoint. purge_step makes
         # TensorBoard's reader drop the events of those iterations that the first try wrote,
         # so every step appears once.
         self.writer = SummaryWriter(str(output / "tensorboard"), purge_step=start_iteration)
         self.optimizer = optimizer
         self.learning_rate = optimizer.param_groups[0]["lr"]
-        self.previews = output / "snapshots"
 
     @hookimpl
     def dacapo_trainers_train_iteration_end(self, stats: Any) -> None:
@@ -108,3 +116,24 @@ class TensorBoardLogger:
             else:
                 waiting.append((iteration, path))
         self.pending = waiting
+
+
+def snapshot_iterations(container: Path) -> list[int]:
+    """The iterations of the snapshots in ``OUTPUT/snapshots.zarr`` (groups named by number)."""
+    if not container.is_dir():
+        return []
+    return sorted(int(p.name) for p in container.iterdir() if p.name.isdigit() and p.is_dir())
+
+
+def logged_image_steps(folder: Path) -> set[int]:
+    """The steps of the ``snapshots`` images TensorBoard shows from the event files in
+    ``folder`` (events a resume purged are not counted)."""
+    if not folder.is_dir():
+        return set()
+    from tensorboard.backend.event_processing.event_accumulator import IMAGES, EventAccumulator
+
+    events = EventAccumulator(str(folder), size_guidance={IMAGES: 0})
+    events.Reload()
+    if "snapshots" not in events.Tags().get("images", []):
+        return set()
+    return {event.step for event in events.Images("snapshots")}

@@ -97,6 +97,7 @@ def train(
             owner = trainer.is_output_process and not folder.held_by_parent()
             with folder.claim() if owner else nullcontext():
                 if owner:
+                    folder.refuse_planted_links()
                     folder.check_same_run(current, source, canonical)
                     folder.remove_temporaries()
                     folder.write_run_config(current)

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 import attrs
 
+from .._configs._duplicates import duplicate_dataset_names
 from .._configs._run_config import RunConfig
 from .._contract._models import build_model
 from .._contract._trainer import Trainer
@@ -26,6 +27,7 @@ from .._errors import (
     raised_in,
 )
 from .._plugins._registry import Registry
+from ._input_checks import data_issues, memory_issue
 
 T = TypeVar("T")
 _ARRAYS = ("raw", "gt", "mask")
@@ -94,6 +96,9 @@ def open_inputs(
         names its config path), or a dataset's weight or geometry is unusable.
     :raises CannotTrainError: the trainer refused the datasets.
     """
+    duplicates = duplicate_dataset_names(run)  # a run built in Python, not read from a file
+    if duplicates:
+        raise ConfigError(duplicates, source)
     seed_everything(run.effective_seed)
     trainer.seed = run.effective_seed
     datasets = open_datasets(run, registry, source)
@@ -107,6 +112,14 @@ def open_inputs(
         )
     device = resolve_device(run.device)
     task, model = build_task_and_model(run, registry, source)
+    # What no trainer can train on, checked here so that validate --inputs says it too.
+    paths = [path for path, _ in dataset_configs(run)]
+    issues = data_issues(datasets, paths, model)
+    batch_size = run.resolved_trainer_config().batch_size  # run-level settings applied
+    memory = memory_issue(batch_size, model, device)
+    issues += [memory] if memory is not None else []
+    if issues:
+        raise ConfigError(issues, source)
     return RunInputs(datasets, task, model, device)
 
 

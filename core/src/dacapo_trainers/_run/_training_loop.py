@@ -45,12 +45,13 @@ from .._outputs._checkpoints import (
     latest_checkpoint,
     load_latest,
     random_states,
-    restore_random_states,
     save_checkpoint,
 )
 from .._outputs._observers import run_observers
 from .._outputs._output_folder import CHECKPOINTS
+from .._outputs._run_identity import IDENTITY_KEY
 from .._plugins._registry import Registry
+from ._checkpoint_state import restore_checkpoint, run_identity
 from ._run_inputs import RunInputs, describe
 from ._run_start import prepare_model, run_validation
 from ._signals import StopRequests
@@ -239,14 +240,8 @@ class TrainingLoop:
         restored = load_latest(self.checkpoints, set_aside=self.trainer.is_output_process)
         if restored is None:
             return 0
-        state = restored.state
         self._doing = f"restoring checkpoint {restored.path}"
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        self.trainer.load_state_dict(state["trainer"])
-        self.trainer.iteration = int(state["iteration"])
-        restore_random_states(state["random"])
-        return self.trainer.iteration
+        return restore_checkpoint(restored.path, restored.state, model, optimizer, self.trainer)
 
     def _checkpoint(self, iteration: int, model: Any, optimizer: Any) -> Path:
         self._doing = f"writing the checkpoint of iteration {iteration}"
@@ -261,6 +256,7 @@ class TrainingLoop:
                     "optimizer": optimizer.state_dict(),
                     "trainer": self.trainer.state_dict(),
                     "random": random_states(),
+                    IDENTITY_KEY: run_identity(self.run, self.registry),  # the run's identity
                 },
             )
             self.hook.dacapo_trainers_train_checkpoint_written(
@@ -314,11 +310,16 @@ class TrainingLoop:
 
     def _non_finite(self, iteration: int, loss: float) -> NonFiniteLossError:
         last = latest_checkpoint(self.checkpoints)
-        kept = f"the last good checkpoint is kept: {last}" if last else "no checkpoint was written"
+        if last is not None:
+            kept = f"the last good checkpoint is kept: {last}"
+            then = "then re-run to resume from that checkpoint (or delete it to start over)"
+        else:
+            kept = "no checkpoint was written yet"
+            then = "then run the same command again: it starts over"
         return NonFiniteLossError(
             f"the loss became {loss} at iteration {iteration}; the run stopped and {kept}. "
-            "Lower the learning rate, check the data (raw values, labels) or the task's loss, "
-            "then re-run to resume from that checkpoint (or delete it to start over)"
+            f"Lower the learning rate, check the data (raw values, labels) or the task's loss, "
+            f"{then}"
         )
 
     def _failed(self, error: Exception, iteration: int) -> TrainingFailedError:
