@@ -113,6 +113,9 @@ def test_preview_png_has_a_row_per_array_and_a_panel_per_channel(
     ids = len(set(GT[0, 6].ravel().tolist()) - {0})
     gt_axes = figure.axes[3]  # after raw's row of three (two of them empty)
     assert (gt_axes.get_title(), gt_axes.get_xlabel()) == ("gt", f"{ids} ids in plane")
+    mask_axes = next(axes for axes in figure.axes if axes.get_title() == "mask")
+    inside = np.count_nonzero(MASK[0, 6] > 0) / MASK[0, 6].size
+    assert mask_axes.get_xlabel() == f"white: in ({inside:.0%}), black: out"
     raw_axes = figure.axes[0]
     assert raw_axes.get_ylabel() == "20 x 20 x 20\nz=10"
     # The prediction's field of view, dashed on raw: 12 voxels wide, starting at voxel 4.

@@ -6,7 +6,8 @@ any other array), one panel per channel, each the central z plane of that array
 
 - raw: the 1st to 99th percentile of the plane, grey;
 - gt of an integer dtype: instance colours, a fixed pseudo-random colour per id, 0 black;
-- weight: from 0 to its maximum; mask: 0 to 1, grey;
+- weight: from 0 to its maximum; mask: 0 to 1, grey, labelled with the share of the plane
+  inside it;
 - gradients: symmetric around 0 (the 99th percentile of the magnitude), blue-white-red;
 - target, prediction and anything else: their own range (over all channels shown).
 
@@ -96,6 +97,17 @@ def value_range(cut: ArraySlice) -> tuple[float, float]:
     return (float(low), float(high))
 
 
+def _range_label(name: str, plane: Any, low: float, high: float) -> str:
+    """A panel's legend: the range its colours span; for a mask, what white and black mean
+    (an all-white panel would otherwise read as empty)."""
+    import numpy as np
+
+    if name == "mask":
+        inside = float(np.count_nonzero(np.asarray(plane) > 0)) / max(1, np.asarray(plane).size)
+        return f"white: in ({inside:.0%}), black: out"
+    return f"[{low:.3g}, {high:.3g}]"
+
+
 def _colour_map(name: str) -> str:
     return {"raw": "gray", "mask": "gray", "gradients": "RdBu_r"}.get(name, "viridis")
 
@@ -137,7 +149,7 @@ def preview_figure(slices: Sequence[ArraySlice], title: str) -> Any:
                     vmax=high,
                     interpolation="nearest",
                 )
-                axes.set_xlabel(f"[{low:.3g}, {high:.3g}]", fontsize="small")
+                axes.set_xlabel(_range_label(cut.name, plane, low, high), fontsize="small")
             name = cut.name if cut.channels == 1 else f"{cut.name}[{column}]"
             if column == len(cut.planes) - 1 and cut.channels > len(cut.planes):
                 name += f" (of {cut.channels})"
