@@ -41,7 +41,7 @@ from ._contract._protocols import (
 )
 from ._contract._schedules import linear_warmup
 from ._contract._stats import TrainingIterationStats
-from ._contract._trainer import Trainer
+from ._contract._trainer import RunLaunch, Trainer
 from ._errors import (
     CannotTrainError,
     CheckpointError,
@@ -112,6 +112,7 @@ __all__ = [
     "Registry",
     "RunConfig",
     "RunInterrupted",
+    "RunLaunch",
     "ScalingModel",
     "StartConfig",
     "TaggedConfig",

@@ -15,7 +15,13 @@ from pathlib import Path
 
 import pytest
 import yaml
-from distributed_helpers import RUN_LIMIT_S, inner_config, run_data, stats_iterations
+from distributed_helpers import (
+    RUN_LIMIT_S,
+    children,
+    inner_config,
+    run_data,
+    stats_iterations,
+)
 
 from dacapo_trainers_distributed._worker import LAUNCHER_PID_VARIABLE
 
@@ -70,19 +76,6 @@ def _wait_for_stats(output: Path, lines: int, launcher: subprocess.Popen[str]) -
         time.sleep(0.1)
 
 
-def _children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except (OSError, IndexError):
-                continue
-            if int(fields[1]) == pid:
-                found.append(int(entry.name))
-    return found
-
-
 def _alive(pid: int) -> bool:
     try:
         state = (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0]
@@ -109,7 +102,7 @@ def test_workers_die_with_a_killed_launcher_and_a_rerun_resumes(
     launcher = _start(run_file, workdir, environment)
     try:
         _wait_for_stats(output, 3, launcher)
-        workers = _children(launcher.pid)
+        workers = children(launcher.pid)
         assert len(workers) == 2, workers
         # The launcher holds the lock: a second command is refused, naming the launcher.
         second = subprocess.run(
@@ -157,7 +150,7 @@ def test_sigterm_to_the_launcher_ends_every_worker_through_its_train_end_hooks(
     launcher = _start(run_file, tmp_path, _environment(faults_path, DT_HOOK_LOG=str(hooks)))
     try:
         _wait_for_stats(output, 3, launcher)
-        workers = _children(launcher.pid)
+        workers = children(launcher.pid)
         assert len(workers) == 2, workers
         launcher.send_signal(signal.SIGTERM)
         _, stderr = launcher.communicate(timeout=RUN_LIMIT_S)

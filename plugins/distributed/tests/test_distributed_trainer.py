@@ -15,6 +15,7 @@ import pytest
 import torch
 import torch.distributed as dist
 
+from dacapo_trainers import RunLaunch
 from dacapo_trainers.reference import AffinitiesTaskConfig, UNetConfig, ZarrDatasetConfig
 from dacapo_trainers_distributed import (
     DistributedTrainer,
@@ -204,4 +205,6 @@ def test_only_communication_failures_are_diagnosed() -> None:
 def test_several_machines_need_a_rendezvous_endpoint(outside_torchrun: None) -> None:
     trainer = make_trainer(nnodes=2)
     with pytest.raises(LaunchError, match="sets no rdzv_endpoint"):
-        trainer.launch(["train", "run.yaml"])
+        trainer.launch_run(
+            RunLaunch({}, Path("run.yaml"), Path("out").absolute(), output_claimed=False)
+        )

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import attrs
 
 if TYPE_CHECKING:
     import torch
@@ -14,6 +17,35 @@ if TYPE_CHECKING:
     from ._stats import TrainingIterationStats
 
 SnapshotListener = Callable[[int, "LocalContainerIdentifier"], None]
+
+
+@attrs.frozen
+class RunLaunch:
+    """The run a launcher starts its workers on: what :meth:`Trainer.launch_run` receives.
+
+    :param run_data: the run config as ``run_config.json`` holds it (``output`` absolute).
+    :param run_file: a file holding ``run_data`` that the workers can read: the output
+        folder's ``run_config.json`` where this process claimed the folder, else a copy the
+        driver keeps for the duration of the launch.
+    :param output: the run's output folder (absolute).
+    :param output_claimed: whether this process holds the output folder's lock (then the
+        workers it starts write under it); False where the trainer's
+        :attr:`~Trainer.is_output_process` said no (a machine of a multi-machine run, which
+        learns whether it is the first one only from the rendezvous: there the worker of
+        rank 0 claims the folder itself).
+    :param quiet: no progress bar.
+    """
+
+    run_data: Mapping[str, Any]
+    run_file: Path
+    output: Path
+    output_claimed: bool
+    quiet: bool = False
+
+    @property
+    def arguments(self) -> list[str]:
+        """The ``dacapo-trainers`` arguments that train this run: ``train RUN_FILE [--quiet]``."""
+        return ["train", str(self.run_file), *(["--quiet"] if self.quiet else [])]
 
 
 class Trainer(abc.ABC):
@@ -154,22 +186,44 @@ class Trainer(abc.ABC):
     # -- process topology (overridden by trainers that run several processes) ----------------
 
     @property
+    def world_size(self) -> int:
+        """How many processes train this run together (1: this one alone, the default).
+
+        A trainer whose processes step together (data-parallel ranks) says how many there
+        are once it knows (after :meth:`launch_run` joined them). Above 1 the driver treats
+        the run as multi-process: a SIGINT/SIGTERM stops every rank at once (the ranks could
+        not agree on a last step without a collective), and :meth:`barrier` brackets each
+        checkpoint. (A trainer that leaves this alone but overrides :meth:`barrier` is treated
+        as multi-process, as before this declaration existed.)
+        """
+        return 1
+
+    @property
     def is_output_process(self) -> bool:
         """Whether this process writes outputs (checkpoints, stats, snapshots, progress).
 
-        True for single-process trainers; in data-parallel training only rank 0.
+        True for single-process trainers; in data-parallel training only rank 0. A launcher
+        that answers False does not claim the output folder (see :class:`RunLaunch`).
         """
         return True
 
     def barrier(self) -> None:
         """Wait until every process of this training has reached this point (no-op here)."""
 
-    def launch(self, argv: Sequence[str]) -> int | None:
+    def launch_run(self, launch: RunLaunch) -> int | None:
         """Start this training's worker processes, if this process is only a launcher.
 
-        The driver calls it first. Return None to train in this process (the default), or
-        the workers' exit status after running ``argv`` (the ``dacapo-trainers`` arguments of
-        this run) in each of them.
+        The driver calls it after claiming the output folder and before anything else of
+        training. Return None to train in this process, or the workers' exit status after
+        training ``launch`` in each of them. The default calls :meth:`launch` with
+        ``launch.arguments`` (which returns None unless a trainer overrides it).
+        """
+        return self.launch(launch.arguments)
+
+    def launch(self, argv: Sequence[str]) -> int | None:
+        """The former launcher interface, kept for trainers that override it: run ``argv``
+        (the ``dacapo-trainers`` arguments of this run) in each worker and return their
+        exit status, or return None to train here. Override :meth:`launch_run` instead.
         """
         return None
 

@@ -7,8 +7,9 @@ output folder before step 3::
     2. open and check the inputs (_run_inputs): seed everything; datasets;
        trainer.cannot_train_reason(datasets); device; architecture, task, model
     3. claim the output folder (_output_folder): create and lock it, remove what killed
-       writers left, refuse a different run in it, write run_config.json
-    4. trainer.launch(argv)        -> a launcher stops here (its workers run steps 1-6)
+       writers left, refuse a different run in it, write run_config.json; only where
+       trainer.is_output_process and no parent process holds the folder for this one
+    4. trainer.launch_run(RunLaunch)   -> a launcher stops here (its workers run steps 1-6)
     5. optimizer; trainer.build_batch_provider(datasets, model, task, <output>/snapshots.zarr);
        restore the newest intact checkpoint (model, optimizer, trainer state, RNG states)
     6. with trainer: iterate, hooks, checkpoints every checkpoint_interval and at the end
@@ -21,8 +22,9 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Iterable, Sequence
-from contextlib import nullcontext
+import tempfile
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -31,10 +33,11 @@ import attrs
 from .._configs._converter import ConfigConverter
 from .._configs._loading import load_config
 from .._configs._run_config import RunConfig
+from .._contract._trainer import RunLaunch
 from .._errors import DacapoTrainersError
 from .._outputs._checkpoints import iteration_of, latest_checkpoint
 from .._outputs._observers import check_run_observers
-from .._outputs._output_folder import OutputFolder
+from .._outputs._output_folder import RUN_CONFIG_COPY, OutputFolder
 from .._plugins._registry import Registry, default_registry
 from ._run_inputs import build_trainer, open_inputs
 from ._signals import stop_requests
@@ -102,7 +105,9 @@ def train(
                     folder.remove_temporaries()
                     folder.write_run_config(current)
                 before = latest_checkpoint(folder.checkpoints)
-                status = trainer.launch(["train", str(folder.run_copy)] + ["--quiet"] * quiet)
+                with _run_file(folder, current, owner) as run_file:
+                    launch = RunLaunch(current, run_file, folder.path, owner, quiet)
+                    status = trainer.launch_run(launch)
                 if status is None:  # this process trains (the loop closes the trainer)
                     loop = TrainingLoop(run, trainer, inputs, registry, observers, quiet, stop)
                     return loop.execute()
@@ -118,6 +123,20 @@ def train(
         last,
         worker_status=status,
     )
+
+
+@contextmanager
+def _run_file(folder: OutputFolder, data: Any, claimed: bool) -> Iterator[Path]:
+    """A file holding the run for the workers a launcher starts: the folder's
+    ``run_config.json`` where this process claimed the folder (and wrote it), else a private
+    copy, removed when the block ends (the folder's copy is the lock holder's to write)."""
+    if claimed:
+        yield folder.run_copy
+        return
+    with tempfile.TemporaryDirectory(prefix="dacapo-trainers-run-") as directory:
+        path = Path(directory) / RUN_CONFIG_COPY
+        path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+        yield path
 
 
 def canonical_run_data(data: Any, converter: ConfigConverter) -> Any:

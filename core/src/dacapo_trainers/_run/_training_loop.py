@@ -3,26 +3,28 @@
 Used by :func:`dacapo_trainers.train` (``_driver``) after the inputs are checked and the
 output folder is claimed::
 
-    optimizer; trainer.build_batch_provider(datasets, model, task, <output>/snapshots.zarr)
-    restore the newest intact checkpoint (model, optimizer, trainer state, RNG states)
-    with trainer: train_start hooks; iterate: iteration_end (and snapshot) hooks,
-    checkpoints every checkpoint_interval and at the end; train_end hooks (always)
+    prepare: model to the device, start weights, validation, optimizer,
+             trainer.build_batch_provider(datasets, model, task, <output>/snapshots.zarr),
+             restore the newest intact checkpoint (model, optimizer, trainer state, RNG states)
+    train:   with trainer: train_start hooks; iterate: iteration_end (and snapshot) hooks,
+             validation, checkpoints every checkpoint_interval and at the end;
+             train_end hooks (always)
 
-A first SIGINT/SIGTERM inside the loop stops it after the step with a checkpoint (single
-process; see ``_signals``); any other failure becomes a :class:`TrainingFailedError` naming
-the iteration, the phase and where it was raised.
+Each piece of work runs in a named *phase*; an unexpected error inside one becomes a
+:class:`TrainingFailedError` naming the iteration, the phase and where it was raised. A first
+SIGINT/SIGTERM inside the loop stops it after the step with a checkpoint (single process;
+see ``_signals``).
 """
 
 from __future__ import annotations
 
-import errno
 import math
-import signal
 import sys
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 import attrs
 
@@ -52,14 +54,19 @@ from .._outputs._output_folder import CHECKPOINTS
 from .._outputs._run_identity import IDENTITY_KEY
 from .._plugins._registry import Registry
 from ._checkpoint_state import restore_checkpoint, run_identity
+from ._run_failures import failure_message, interrupted, non_finite_message
 from ._run_inputs import RunInputs, describe
 from ._run_start import prepare_model, run_validation
 from ._signals import StopRequests
+from ._validation import Validation
+
+if TYPE_CHECKING:
+    import torch
+
+    from .._contract._protocols import Model
+    from .._contract._stats import TrainingIterationStats
 
 SNAPSHOTS = "snapshots.zarr"
-# Errors that say the output folder's disk or permissions failed a write.
-_WRITE_ERRNOS = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EROFS}
-_ACCESS_ERRNOS = {errno.EACCES, errno.EPERM}
 
 
 @attrs.define(frozen=True)
@@ -79,9 +86,31 @@ class TrainResult:
     worker_status: int | None = None
 
 
-def _is_multi_process(trainer: Trainer) -> bool:
-    """Whether the trainer coordinates several processes (it overrides ``barrier``)."""
+def is_multi_process(trainer: Trainer) -> bool:
+    """Whether the trainer's ranks train together (their steps need collectives to agree).
+
+    Declared by :attr:`Trainer.world_size`; a trainer written before that declaration existed
+    (it leaves ``world_size`` alone) counts as multi-process when it overrides ``barrier``.
+    """
+    if type(trainer).world_size is not Trainer.world_size:
+        return trainer.world_size > 1
     return type(trainer).barrier is not Trainer.barrier
+
+
+def _as_model(module: torch.nn.Module) -> Model:
+    """The architecture's module, which is a :class:`Model` (torch types cannot say both)."""
+    return cast("Model", module)
+
+
+@attrs.define
+class _Prepared:
+    """What the preparation made: the model on its device, its optimizer, the validation,
+    and the iteration the run starts from (the restored checkpoint's, or 0)."""
+
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    validation: Validation | None
+    start: int
 
 
 class TrainingLoop:
@@ -110,125 +139,169 @@ class TrainingLoop:
         # Snapshots a trainer reports while producing an iteration, announced after its
         # iteration_end hook so that observers see the documented order.
         self._pending_snapshots: list[tuple[int, Any]] = []
-        # What the run is doing, for the message of an unexpected failure.
-        self._doing = "preparing to train"
         if trainer.is_output_process:
             self.observers = [*run_observers(run, self.output, quiet), *self.observers]
 
     def execute(self) -> TrainResult:
-        run, trainer, inputs = self.run, self.trainer, self.inputs
-        start = 0
+        """Prepare, then train to ``num_iterations``; the trainer is closed either way."""
+        prepared = self._prepare()
+        if prepared.start >= self.run.num_iterations:  # already complete
+            self.trainer.close()  # release what the build took
+            last = latest_checkpoint(self.checkpoints)
+            return TrainResult(self.output, prepared.start, prepared.start, last)
+        self.trainer.add_snapshot_listener(self._snapshot_written)
+        for observer in self.observers:
+            self.manager.register(observer)
         try:
-            self._doing = f"moving the model to {inputs.device}"
+            return self._train(prepared)
+        finally:
+            for observer in self.observers:
+                self.manager.unregister(observer)
+
+    # -- phases ------------------------------------------------------------------------------
+
+    @contextmanager
+    def _phase(self, doing: str, iteration: int) -> Iterator[None]:
+        """Run the block as ``doing``: an unexpected error in it stops the run, saying so."""
+        try:
+            yield
+        except DacapoTrainersError:
+            raise
+        except Exception as error:
+            raise self._failed(error, iteration, doing) from error
+
+    def _prepare(self) -> _Prepared:
+        """Everything before the first step; the trainer is closed when it fails."""
+        try:
+            return self._prepare_steps()
+        except BaseException:
+            self.trainer.close()
+            raise
+
+    def _prepare_steps(self) -> _Prepared:
+        run, trainer, inputs = self.run, self.trainer, self.inputs
+        with self._phase(f"moving the model to {inputs.device}", 0):
             model = inputs.model.to(inputs.device)
-            self._doing = "preparing the model (start_config)"
+        with self._phase("preparing the model (start_config)", 0):
             fresh = latest_checkpoint(self.checkpoints) is None
             for note in prepare_model(run, model, fresh=fresh):
                 if trainer.is_output_process:
                     print(f"note: {note}", file=sys.stderr)
-            self._doing = "opening the validation datasets"
-            validation = (
-                run_validation(run, inputs.task, model) if trainer.is_output_process else None
-            )
-            self._doing = "creating the optimizer"
+        validation = None
+        if trainer.is_output_process:
+            with self._phase("opening the validation datasets", 0):
+                validation = run_validation(run, inputs.task, model)
+        with self._phase("creating the optimizer", 0):
             optimizer = trainer.create_optimizer(model)
-            self._doing = "building the batch provider"
-            snapshots = ZarrContainer(self.output / SNAPSHOTS)
-            try:
-                trainer.build_batch_provider(inputs.datasets, model, inputs.task, snapshots)
-            except ValueError as refusal:  # the trainer refuses the data it now sees
-                raise CannotTrainError(
-                    f"{type(run.trainer_config).__name__} {run.trainer_config.name!r} cannot "
-                    f"build its batch provider: {refusal}"
-                ) from refusal
-            self._doing = "restoring the newest checkpoint"
+        with self._phase("building the batch provider", 0):
+            self._build_batch_provider(model)
+        with self._phase("restoring the newest checkpoint", 0):
             start = self._resume(model, optimizer)
-        except BaseException as failure:
-            trainer.close()
-            if isinstance(failure, DacapoTrainersError) or not isinstance(failure, Exception):
-                raise
-            raise self._failed(failure, start) from failure
+        return _Prepared(model, optimizer, validation, start)
+
+    def _build_batch_provider(self, model: torch.nn.Module) -> None:
+        inputs, config = self.inputs, self.run.trainer_config
+        snapshots = ZarrContainer(self.output / SNAPSHOTS)
+        try:
+            self.trainer.build_batch_provider(
+                inputs.datasets, _as_model(model), inputs.task, snapshots
+            )
+        except ValueError as refusal:  # the trainer refuses the data it now sees
+            raise CannotTrainError(
+                f"{type(config).__name__} {config.name!r} cannot build its batch provider: "
+                f"{refusal}"
+            ) from refusal
+
+    def _train(self, prepared: _Prepared) -> TrainResult:
+        """The steps from ``prepared.start``, with hooks and checkpoints; train_end always."""
+        iteration = self.stop.iteration = prepared.start
         last = latest_checkpoint(self.checkpoints)
-        if start >= run.num_iterations:  # already complete: release what the build took
-            trainer.close()
-            return TrainResult(self.output, start, start, last)
-        trainer.add_snapshot_listener(self._snapshot_written)
-        for observer in self.observers:
-            self.manager.register(observer)
-        iteration = self.stop.iteration = start
         error: BaseException | None = None
         try:
-            with trainer:
+            with self.trainer:
                 # From here a first signal is only recorded, and the run stops after a step.
-                self.stop.graceful = not _is_multi_process(trainer)
-                self._doing = "calling the train_start hooks"
-                self.hook.dacapo_trainers_train_start(
-                    run=run,
-                    trainer=trainer,
-                    model=model,
-                    optimizer=optimizer,
-                    start_iteration=start,
-                    output=self.output,
-                )
-                self._doing = f"the step of iteration {iteration}"
-                remaining = run.num_iterations - start
-                for stats in trainer.iterate(remaining, model, optimizer, inputs.device):
-                    if not math.isfinite(stats.loss):
-                        raise self._non_finite(stats.iteration, stats.loss)
-                    iteration = self.stop.iteration = stats.iteration + 1
-                    self._doing = f"calling the hooks of iteration {stats.iteration}"
-                    self.hook.dacapo_trainers_train_iteration_end(
-                        run=run, stats=stats, num_iterations=run.num_iterations
+                self.stop.graceful = not is_multi_process(self.trainer)
+                with self._phase("calling the train_start hooks", iteration):
+                    self.hook.dacapo_trainers_train_start(
+                        run=self.run,
+                        trainer=self.trainer,
+                        model=prepared.model,
+                        optimizer=prepared.optimizer,
+                        start_iteration=prepared.start,
+                        output=self.output,
                     )
-                    self._announce_snapshots()
-                    if validation is not None and validation.due(iteration):
-                        self._doing = f"validating after iteration {stats.iteration}"
-                        self.hook.dacapo_trainers_train_validation_end(
-                            run=run,
-                            iteration=stats.iteration,
-                            loss=validation.loss(model, inputs.device),
-                        )
-                    if iteration % run.checkpoint_interval == 0 or iteration >= run.num_iterations:
-                        last = self._checkpoint(iteration, model, optimizer)
-                    if iteration >= run.num_iterations:
+                for stats in self._steps(prepared):
+                    iteration = self.stop.iteration = stats.iteration + 1
+                    last = self._after_step(stats, prepared, last)
+                    if iteration >= self.run.num_iterations:
                         break
                     if self.stop.received is not None:
-                        last = self._stop_gracefully(iteration, last, model, optimizer)
-                    self._doing = f"the step of iteration {iteration}"
+                        self._stop_gracefully(iteration, last, prepared)
         except RunInterrupted as stopped:
             error = stopped
-            if stopped.checkpoint is not None:  # stopped gracefully: already complete
+            if stopped.checkpoint is not None:  # stopped gracefully: the message is complete
                 raise
-            raise self._interrupted(stopped.signal_number, iteration, None) from None
-        except DacapoTrainersError as caught:
-            error = caught
-            raise
-        except Exception as caught:
-            error = caught
-            raise self._failed(caught, iteration) from caught
+            error = self._interrupted(stopped.signal_number, iteration, None)
+            raise error from None
         except BaseException as caught:
             error = caught
             raise
         finally:
             self.stop.graceful = False
-            try:
-                self._end(iteration, error)
-            finally:
-                for observer in self.observers:
-                    self.manager.unregister(observer)
-        return TrainResult(self.output, iteration, start, last)
+            self._end(iteration, error)
+        return TrainResult(self.output, iteration, prepared.start, last)
+
+    def _steps(self, prepared: _Prepared) -> Iterator[TrainingIterationStats]:
+        """The trainer's steps, each in its phase; a non-finite loss stops the run."""
+        remaining = self.run.num_iterations - prepared.start
+        model, optimizer = prepared.model, prepared.optimizer
+        steps = self.trainer.iterate(remaining, _as_model(model), optimizer, self.inputs.device)
+        try:
+            while True:
+                iteration = self.stop.iteration or 0
+                with self._phase(f"the step of iteration {iteration}", iteration):
+                    stats = next(steps, None)
+                if stats is None:
+                    return
+                if not math.isfinite(stats.loss):
+                    raise self._non_finite(stats.iteration, stats.loss)
+                yield stats
+        finally:
+            close = getattr(steps, "close", None)
+            if close is not None:
+                close()
+
+    def _after_step(
+        self, stats: TrainingIterationStats, prepared: _Prepared, last: Path | None
+    ) -> Path | None:
+        """Hooks, validation and (when due) the checkpoint after a step; the last checkpoint."""
+        run, done = self.run, stats.iteration + 1
+        with self._phase(f"calling the hooks of iteration {stats.iteration}", done):
+            self.hook.dacapo_trainers_train_iteration_end(
+                run=run, stats=stats, num_iterations=run.num_iterations
+            )
+            self._announce_snapshots()
+        validation = prepared.validation
+        if validation is not None and validation.due(done):
+            with self._phase(f"validating after iteration {stats.iteration}", done):
+                loss = validation.loss(prepared.model, self.inputs.device)
+                self.hook.dacapo_trainers_train_validation_end(
+                    run=run, iteration=stats.iteration, loss=loss
+                )
+        if done % run.checkpoint_interval == 0 or done >= run.num_iterations:
+            return self._checkpoint(done, prepared)
+        return last
 
     def _end(self, iteration: int, error: BaseException | None) -> None:
         """The train_end hooks. Where the run already failed, a failing hook does not hide
         that failure (it is reported as a warning); after a good run it fails the run."""
-        self._doing = "calling the train_end hooks"
+        if error is None:
+            with self._phase("calling the train_end hooks", iteration):
+                self.hook.dacapo_trainers_train_end(run=self.run, iteration=iteration, error=None)
+            return
         try:
             self.hook.dacapo_trainers_train_end(run=self.run, iteration=iteration, error=error)
         except Exception as hook_error:
-            if error is None:
-                if isinstance(hook_error, DacapoTrainersError):
-                    raise
-                raise self._failed(hook_error, iteration) from hook_error
             warnings.warn(
                 f"a train_end hook failed too: {type(hook_error).__name__}: "
                 f"{flat_message(hook_error, limit=600)} (raised in {raised_in(hook_error)})",
@@ -236,67 +309,51 @@ class TrainingLoop:
                 stacklevel=2,
             )
 
-    def _resume(self, model: Any, optimizer: Any) -> int:
+    # -- checkpoints -------------------------------------------------------------------------
+
+    def _resume(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> int:
         restored = load_latest(self.checkpoints, set_aside=self.trainer.is_output_process)
         if restored is None:
             return 0
-        self._doing = f"restoring checkpoint {restored.path}"
-        return restore_checkpoint(restored.path, restored.state, model, optimizer, self.trainer)
+        with self._phase(f"restoring checkpoint {restored.path}", 0):
+            return restore_checkpoint(restored.path, restored.state, model, optimizer, self.trainer)
 
-    def _checkpoint(self, iteration: int, model: Any, optimizer: Any) -> Path:
-        self._doing = f"writing the checkpoint of iteration {iteration}"
+    def _checkpoint(self, iteration: int, prepared: _Prepared) -> Path:
         path = checkpoint_path(self.checkpoints, iteration)
-        self.trainer.barrier()
-        if self.trainer.is_output_process:
-            save_checkpoint(
-                path,
-                {
+        with self._phase(f"writing the checkpoint of iteration {iteration}", iteration):
+            self.trainer.barrier()
+            if self.trainer.is_output_process:
+                state = {
                     "iteration": iteration,
-                    "model": model.state_dict(),
-                    "optimizer": optimizer.state_dict(),
+                    "model": prepared.model.state_dict(),
+                    "optimizer": prepared.optimizer.state_dict(),
                     "trainer": self.trainer.state_dict(),
                     "random": random_states(),
                     IDENTITY_KEY: run_identity(self.run, self.registry),  # the run's identity
-                },
-            )
-            self.hook.dacapo_trainers_train_checkpoint_written(
-                run=self.run, iteration=iteration, path=path
-            )
-        self.trainer.barrier()
+                }
+                save_checkpoint(path, state)
+                self.hook.dacapo_trainers_train_checkpoint_written(
+                    run=self.run, iteration=iteration, path=path
+                )
+            self.trainer.barrier()
         return path
 
-    def _stop_gracefully(
-        self, iteration: int, last: Path | None, model: Any, optimizer: Any
-    ) -> Path:
+    # -- stopping ----------------------------------------------------------------------------
+
+    def _stop_gracefully(self, iteration: int, last: Path | None, prepared: _Prepared) -> NoReturn:
         """After a first SIGINT/SIGTERM: checkpoint the finished iteration, then stop."""
         received = self.stop.received
         assert received is not None
         self.stop.graceful = False  # a second signal stops at once
         if last is None or iteration_of(last) != iteration:
-            last = self._checkpoint(iteration, model, optimizer)
+            last = self._checkpoint(iteration, prepared)
         raise self._interrupted(received, iteration, last)
 
     def _interrupted(
         self, signal_number: int, iteration: int, written: Path | None
     ) -> RunInterrupted:
-        name = signal.Signals(signal_number).name
-        if written is not None:
-            return RunInterrupted(
-                f"stopped by {name} after iteration {iteration}; checkpoint {written} written, "
-                "the same command resumes from it",
-                signal_number,
-                iteration,
-                written,
-            )
-        last = latest_checkpoint(self.checkpoints)
-        resume = f"resumes from {last}" if last else "starts over (no checkpoint yet)"
-        return RunInterrupted(
-            f"stopped by {name} during iteration {iteration} (the step was abandoned); the "
-            f"same command {resume}",
-            signal_number,
-            iteration,
-            last,
-        )
+        last = written if written is not None else latest_checkpoint(self.checkpoints)
+        return interrupted(signal_number, iteration, last, abandoned=written is None)
 
     def _snapshot_written(self, iteration: int, container: Any) -> None:
         self._pending_snapshots.append((iteration, container))
@@ -310,47 +367,11 @@ class TrainingLoop:
 
     def _non_finite(self, iteration: int, loss: float) -> NonFiniteLossError:
         last = latest_checkpoint(self.checkpoints)
-        if last is not None:
-            kept = f"the last good checkpoint is kept: {last}"
-            then = "then re-run to resume from that checkpoint (or delete it to start over)"
-        else:
-            kept = "no checkpoint was written yet"
-            then = "then run the same command again: it starts over"
-        return NonFiniteLossError(
-            f"the loss became {loss} at iteration {iteration}; the run stopped and {kept}. "
-            f"Lower the learning rate, check the data (raw values, labels) or the task's loss, "
-            f"{then}"
-        )
+        return NonFiniteLossError(non_finite_message(iteration, loss, last))
 
-    def _failed(self, error: Exception, iteration: int) -> TrainingFailedError:
-        last = latest_checkpoint(self.checkpoints)
-        then = (
-            f"every checkpoint written is intact, and the same command resumes from {last.name}"
-            if last
-            else "then run the same command again (no checkpoint was written yet)"
-        )
-        if self._is_write_failure(error):
-            assert isinstance(error, OSError)
-            target = f" ({error.filename})" if error.filename else ""
-            return TrainingFailedError(
-                f"the run stopped at iteration {iteration} while {self._doing}: cannot write "
-                f"to the output folder {self.output}: {error.strerror}{target}. Free disk "
-                f"space (or raise the file-size limit or quota, or choose another output); {then}",
-                iteration,
-            )
+    def _failed(self, error: Exception, iteration: int, doing: str) -> TrainingFailedError:
         trainer = describe(self.run.trainer_config, self.registry)
-        return TrainingFailedError(
-            f"the run stopped at iteration {iteration} while {self._doing} ({trainer}): "
-            f"{type(error).__name__}: {flat_message(error, limit=600)} "
-            f"(raised in {raised_in(error)}). "
-            f"Fix the cause (--debug shows the traceback); {then}",
-            iteration,
+        message = failure_message(
+            error, iteration, doing, self.output, latest_checkpoint(self.checkpoints), trainer
         )
-
-    def _is_write_failure(self, error: BaseException) -> bool:
-        if not isinstance(error, OSError):
-            return False
-        if error.errno in _WRITE_ERRNOS:
-            return True
-        inside = error.filename is not None and str(error.filename).startswith(str(self.output))
-        return error.errno in _ACCESS_ERRNOS and inside
+        return TrainingFailedError(message, iteration)

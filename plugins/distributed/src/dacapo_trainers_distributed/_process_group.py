@@ -19,7 +19,9 @@ import torch.distributed as dist
 from torch.distributed import PrefixStore  # type: ignore[attr-defined]
 from torch.distributed.rendezvous import rendezvous
 
-from ._errors import RankFailureError
+from ._errors import LaunchError, RankFailureError
+from ._stderr_filter import filtered_stderr
+from ._watchdog import SIGNAL_GRACE_S, LaunchWatchdog
 
 #: Environment variables that show this process was started by torchrun (or a launcher that
 #: sets the same variables, as ``srun`` scripts do).
@@ -104,16 +106,26 @@ class ProcessGroup:
         if dist.is_initialized():
             return cls(dist.get_rank(), dist.get_world_size(), timeout, None, owned=False)
         delta = datetime.timedelta(seconds=timeout)
-        # The same steps as init_process_group("env://"), but keeping the store for the marks.
-        store, rank, world_size = next(rendezvous("env://", timeout=delta))
-        store.set_timeout(delta)
-        dist.init_process_group(
-            backend,
-            store=PrefixStore(f"default_pg{generation()}", store),
-            rank=rank,
-            world_size=world_size,
-            timeout=delta,
-        )
+        try:
+            # A SIGTERM ends this process within seconds even while torch's C++ code waits.
+            with (
+                filtered_stderr() as stderr_fd,
+                LaunchWatchdog(
+                    idle_limit_s=None, signal_grace_s=SIGNAL_GRACE_S, stderr_fd=stderr_fd
+                ),
+            ):
+                # As init_process_group("env://"), but keeping the store for the marks.
+                store, rank, world_size = next(rendezvous("env://", timeout=delta))
+                store.set_timeout(delta)
+                dist.init_process_group(
+                    backend,
+                    store=PrefixStore(f"default_pg{generation()}", store),
+                    rank=rank,
+                    world_size=world_size,
+                    timeout=delta,
+                )
+        except (RuntimeError, ValueError, TimeoutError) as error:
+            raise LaunchError(_join_failed(error, timeout)) from None
         group = cls(rank, world_size, timeout, store, owned=True)
         atexit.register(group.leave)
         return group
@@ -221,6 +233,28 @@ class ProcessGroup:
             stage=what,
             missing=missing,
         )
+
+
+def _join_failed(error: BaseException, timeout: float) -> str:
+    """One paragraph: which job this process tried to join, why it failed, what to do."""
+    job = ", ".join(f"{name}={os.environ.get(name, '')}" for name in _TORCHRUN_VARIABLES)
+    text = str(error).strip()
+    cause = text.splitlines()[0] if text else "no message"  # C++ stack frames follow it
+    head = f"{type(error).__name__}: {cause}"
+    if "TORCHELASTIC_RUN_ID" in os.environ:  # a worker of torchrun (or of the launcher)
+        return (
+            f"this worker could not join the other ranks ({job}) within timeout = "
+            f"{timeout:g} s: {head}. Another rank did not come: its own message (above, or "
+            "on its machine) says why"
+        )
+    return (
+        f"this process could not join the distributed job that the environment describes "
+        f"({job}) within timeout = {timeout:g} s: {head}. These variables make a process "
+        "one rank of a job whose other ranks are started elsewhere (torchrun, srun); start "
+        "them, or, to let dacapo-trainers start its own workers, run the command without "
+        "them (env -u RANK -u WORLD_SIZE -u MASTER_ADDR -u MASTER_PORT dacapo-trainers "
+        "train ...)"
+    )
 
 
 def _describe(rank: int, mark: int | None, stage: str) -> str:

@@ -14,13 +14,14 @@ from dacapo_trainers import (
     Dataset,
     LocalContainerIdentifier,
     Model,
+    RunLaunch,
     Task,
     Trainer,
     TrainingIterationStats,
 )
 
 from ._config import DistributedTrainerConfig
-from ._launch import launch_workers
+from ._launch import launch_workers, resource_shortage
 from ._model import DistributedModel
 from ._process_group import ProcessGroup, env_rank, in_torchrun, is_communication_error
 from ._seeding import rank_seed
@@ -31,7 +32,7 @@ class DistributedTrainer(Trainer):
 
     Life cycle, as the training driver runs it on each rank:
 
-    * :meth:`launch`: outside torchrun, starts the workers and returns their exit status;
+    * :meth:`launch_run`: outside torchrun, starts the workers and returns their exit status;
       inside, joins the process group and returns None.
     * :meth:`build_batch_provider`: the inner's, with the inner's ``seed`` derived from
       (run seed, rank) so that ranks draw different batches, and snapshots on rank 0 only.
@@ -76,11 +77,18 @@ class DistributedTrainer(Trainer):
 
     @property
     def is_output_process(self) -> bool:
-        """Rank 0 (and the launcher) writes checkpoints, stats, snapshots and progress."""
+        """Rank 0 writes checkpoints, stats, snapshots and progress.
+
+        A launcher is one too (it claims the output folder for its workers), except the
+        launcher of one machine of several: which machine holds rank 0 is known only after
+        the rendezvous, so there the worker of rank 0 claims the folder itself.
+        """
+        if self.group is None and not in_torchrun() and self.trainer_config.is_multi_node:
+            return False
         return self.rank == 0
 
-    def launch(self, argv: Sequence[str]) -> int | None:
-        """Outside torchrun: run ``argv`` in every worker, return their exit status.
+    def launch_run(self, launch: RunLaunch) -> int | None:
+        """Outside torchrun: train ``launch`` in every worker, return their exit status.
 
         Inside torchrun (``TORCHELASTIC_RUN_ID``, or ``RANK``/``WORLD_SIZE``/``MASTER_*`` set):
         join the process group with the configured backend and timeout; return None.
@@ -88,7 +96,7 @@ class DistributedTrainer(Trainer):
         if self.group is not None:
             return None
         if not in_torchrun():
-            return launch_workers(self.trainer_config, argv)
+            return launch_workers(self.trainer_config, launch)
         self.group = ProcessGroup.join(self.trainer_config.backend, self.trainer_config.timeout)
         return None
 
@@ -110,7 +118,12 @@ class DistributedTrainer(Trainer):
         return self.inner.create_optimizer(model)
 
     def cannot_train_reason(self, datasets: Sequence[Dataset]) -> str | None:
-        """The inner trainer's reason."""
+        """Outside torchrun, workers that cannot fit this machine (more than its cores or
+        GPUs, see :func:`resource_shortage`); else the inner trainer's reason."""
+        if not in_torchrun():
+            shortage = resource_shortage(self.trainer_config)
+            if shortage is not None:
+                return shortage
         return self.inner.cannot_train_reason(datasets)
 
     def can_train(self, datasets: Sequence[Dataset]) -> bool:
