@@ -68,6 +68,17 @@ def test_target_on_hand_made_labels() -> None:
     assert target.axis_names == ("c^", "y", "x")
 
 
+def test_float_gt_with_whole_numbers_is_labels_and_fractional_gt_is_refused() -> None:
+    task = _task([[1, 0], [0, 1]])
+    whole = task.predictor.create_target(_gt(LABELS_2D.astype(np.float32), voxel_size=(4, 6)))
+    expected = task.predictor.create_target(_gt(LABELS_2D, voxel_size=(4, 6)))
+    np.testing.assert_array_equal(whole.data, expected.data)
+    fractional = LABELS_2D.astype(np.float32)
+    fractional[0, 0] = 0.5
+    with pytest.raises(ValueError, match=r"not whole numbers \(e\.g\. 0\.5\), but the affinities"):
+        task.predictor.create_target(_gt(fractional, voxel_size=(4, 6)))
+
+
 def test_unbalanced_weight_is_zero_where_the_neighbour_is_outside() -> None:
     task = _task([[1, 0], [0, 1]], balance=False)
     gt = _gt(LABELS_2D)

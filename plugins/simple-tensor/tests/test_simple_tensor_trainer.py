@@ -15,7 +15,7 @@ from simple_tensor_helpers import (
     make_dataset,
 )
 
-from dacapo_trainers import ZarrContainer, open_array
+from dacapo_trainers import NonFiniteLossError, ZarrContainer, open_array
 from dacapo_trainers.testing import ToyModel
 from dacapo_trainers_simple_tensor import SimpleTensorTrainer, SimpleTensorTrainerConfig
 
@@ -383,3 +383,20 @@ def test_close_releases_volumes(blob_dataset: ZarrDataset) -> None:
     trainer.close()
     with pytest.raises(RuntimeError, match="call build_batch_provider"):
         trainer.iterate(1, model, optimizer, CPU)
+
+
+def test_non_finite_raw_is_named_in_the_batch_it_appears_in(tmp_path: Path) -> None:
+    """Raw with NaN (missing data stored as NaN) makes the loss NaN: the error says the raw of
+    that batch is why, not only that the loss became NaN."""
+    raw = np.random.default_rng(0).random((24, 24, 24)).astype(np.float32)
+    raw[:, :, 6:18] = np.nan  # every 12-voxel crop (the toy model's input) reaches into it
+    gt = (raw > 0.5).astype(np.uint8)
+    dataset = make_dataset(tmp_path, "holes", raw, gt)
+    trainer = make_trainer()
+    model, _, optimizer = setup(trainer, [dataset])
+    with pytest.raises(NonFiniteLossError) as caught, trainer:
+        for _ in trainer.iterate(3, model, optimizer, CPU):
+            pass
+    message = str(caught.value)
+    assert "at iteration 0 because the raw of that batch holds NaN or infinite values" in message
+    assert "resume" not in message

@@ -384,8 +384,9 @@ class BatchTrainer(Trainer):
                 if step + 1 < num_iterations:
                     restore_point = self._data_state()
                     ahead = queue.request(iteration + 1, self.next_batch, restore_point)
+                value = self._steps.loss_value(loss, iteration)
                 stats = TrainingIterationStats(
-                    iteration=iteration, loss=loss.item(), time=time.perf_counter() - started
+                    iteration=iteration, loss=value, time=time.perf_counter() - started
                 )
                 self.iteration = iteration + 1
                 yield stats

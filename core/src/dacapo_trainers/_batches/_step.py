@@ -7,9 +7,10 @@ batch already on the device, as the trainer's config asks (``precision``, ``comp
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any
 
-from .._errors import TrainingError
+from .._errors import NonFiniteLossError, TrainingError
 from ._precision import MixedPrecision, precision_problem
 
 if TYPE_CHECKING:
@@ -32,6 +33,8 @@ class StepRunner:
         self.precision: MixedPrecision | None = None
         #: ``(model, torch.compile(model))`` once a compiled step ran.
         self.compiled: tuple[Model, Any] | None = None
+        #: Whether the last step's raw was finite everywhere (a device tensor, not synced).
+        self._raw_finite: torch.Tensor | None = None
 
     def set_up(self, model: Model, device: torch.device) -> None:
         """The precision and memory format of steps on ``device`` (the scaler's state kept).
@@ -85,6 +88,8 @@ class StepRunner:
         precision = self.precision
         assert precision is not None, "set_up() comes before the first step"
         raw, target, weight = inputs
+        # queued with the step, read only when the loss is not finite (no extra sync)
+        self._raw_finite = torch.isfinite(raw).all()
         if self.config.channels_last_3d and raw.dim() == 5:
             raw = raw.contiguous(memory_format=torch.channels_last_3d)
         forward = self.forward(model)
@@ -102,3 +107,20 @@ class StepRunner:
         if gradient is not None and scale != 1.0:
             gradient = gradient / scale
         return loss, prediction, gradient
+
+    def loss_value(self, loss: torch.Tensor, iteration: int) -> float:
+        """The loss of the last step as a float (the step's one sync).
+
+        :raises NonFiniteLossError: the loss is NaN or infinite because the raw of that batch
+            is: a batch is named where the data went wrong, not where the loss did.
+        """
+        value = float(loss.item())
+        finite = self._raw_finite
+        if not math.isfinite(value) and finite is not None and not bool(finite.item()):
+            raise NonFiniteLossError(
+                f"the loss became {value} at iteration {iteration} because the raw of that "
+                "batch holds NaN or infinite values: check the datasets' raw arrays (missing "
+                "data stored as NaN?), or fill or mask them in the dataset config. The run "
+                "stopped; the checkpoints written so far are kept"
+            )
+        return value

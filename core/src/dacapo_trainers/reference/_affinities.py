@@ -12,7 +12,7 @@ import torch
 from dacapo_trainers import InMemoryArray
 
 from ._head import HeadModel
-from ._labels import mask_data, spatial_data
+from ._labels import label_data, mask_data
 
 
 def _shift_slices(
@@ -107,7 +107,7 @@ class AffinitiesPredictor:
         return len(self.neighborhood)
 
     def _labels(self, gt: Any) -> np.ndarray:
-        labels = spatial_data(gt, "gt")
+        labels = label_data(gt, "affinities")
         if labels.ndim != len(self.neighborhood[0]):
             raise ValueError(
                 f"the neighborhood has {len(self.neighborhood[0])}-entry offsets, but gt has "

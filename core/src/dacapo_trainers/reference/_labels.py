@@ -22,6 +22,27 @@ def spatial_data(array: Any, what: str) -> np.ndarray:
     return data.reshape(data.shape[data.ndim - dims :])
 
 
+def label_data(array: Any, task: str) -> np.ndarray:
+    """``array``'s spatial data as labels: integers, or floats that hold whole numbers only.
+
+    A float gt with fractional values (0.5 where labels were interpolated, a probability map)
+    is no label image: the task would split objects along rounding edges without a word.
+
+    :raises ValueError: the gt holds fractional values, with one of them and what to do.
+    """
+    labels = spatial_data(array, "gt")
+    if np.issubdtype(labels.dtype, np.floating):
+        fractional = labels[np.isfinite(labels) & (labels != np.round(labels))]
+        if fractional.size or not np.all(np.isfinite(labels)):
+            example = fractional.flat[0] if fractional.size else "NaN or inf"
+            raise ValueError(
+                f"gt is {labels.dtype} with values that are not whole numbers (e.g. {example}), "
+                f"but the {task} task needs integer labels: give it the label array (not a "
+                "probability or an interpolated one), or binarize it (BinarizeArrayConfig)"
+            )
+    return labels
+
+
 def mask_data(mask: Any | None, shape: tuple[int, ...]) -> np.ndarray:
     """``mask`` as a boolean spatial array (nonzero: inside), all True when ``mask`` is None.
 

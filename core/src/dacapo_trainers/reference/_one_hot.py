@@ -11,7 +11,7 @@ import torch
 from dacapo_trainers import InMemoryArray
 
 from ._head import HeadModel
-from ._labels import mask_data, spatial_data
+from ._labels import label_data, mask_data, spatial_data
 
 
 @attrs.define
@@ -29,7 +29,7 @@ class OneHotPredictor:
     class_indices: bool = False
 
     def _labels(self, gt: Any) -> np.ndarray:
-        labels = spatial_data(gt, "gt")
+        labels = label_data(gt, "one-hot")
         if labels.size:
             low, high = labels.min(), labels.max()
             if low < 0 or high >= len(self.classes):
