@@ -79,7 +79,8 @@ class SimpleTensorTrainer(BatchTrainer):
         reason = self.cannot_train_reason(datasets)
         if reason is not None:
             raise ValueError(reason)
-        volumes = [load_volume(dataset, task.predictor) for dataset in datasets]
+        shapes = (tuple(model.input_shape), tuple(model.output_shape))
+        volumes = [load_volume(dataset, task.predictor, shapes) for dataset in datasets]
         nbytes = sum(volume.nbytes for volume in volumes)
         problem = budget_problem(nbytes, self.trainer_config.memory_budget_gb, estimated=False)
         if problem is not None:
