@@ -8,16 +8,16 @@ import torch
 
 from dacapo_trainers import Batch, BatchTrainer, Dataset, Model, Task
 
-from ._config import SimpleTensorTrainerConfig
-from ._sampling import BatchSampler
-from ._volumes import (
+from ._checks import (
     batch_shape_problem,
     budget_problem,
     estimate_nbytes,
     geometry_problem,
-    load_volume,
     model_problem,
 )
+from ._config import SimpleTensorTrainerConfig
+from ._sampling import BatchSampler
+from ._volumes import load_volume
 
 
 class SimpleTensorTrainer(BatchTrainer):
