@@ -138,33 +138,6 @@ def _roi_bounds(array: Array) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(begin, dtype=np.int64), np.asarray(end, dtype=np.int64)
 
 
-@attrs.define(eq=False)
-class LoadedDataset:
-    """A :class:`dacapo_trainers.Dataset` whose small arrays were read into memory."""
-
-    name: str
-    raw: Array
-    gt: Array | None
-    mask: Array | None
-    weight: float
-    sample_points: Sequence[Sequence[float]] | None
-
-
-def preload(array: Array, limit_bytes: float) -> Array:
-    """``array`` read into memory (an :class:`InMemoryArray`) if it is at most ``limit_bytes``."""
-    if isinstance(array.data, np.ndarray):
-        return array
-    nbytes = int(np.prod(array.data.shape)) * np.dtype(array.dtype).itemsize
-    if nbytes > limit_bytes:
-        return array
-    return InMemoryArray(
-        np.asarray(array.data[...]),
-        voxel_size=tuple(array.voxel_size),
-        offset=tuple(array.offset),
-        axis_names=tuple(array.axis_names),
-    )
-
-
 def location_sampler(dataset: Dataset, config: GunpowderTrainerConfig) -> LocationSampler:
     """The location sampler of ``dataset``: its mask (or gt's region) and, for the rules that
     are set, integral images of its gt and mask (see :mod:`._locations`)."""

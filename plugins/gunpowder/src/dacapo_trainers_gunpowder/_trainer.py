@@ -23,13 +23,12 @@ from ._locations import NoValidLocationError
 from ._pipeline import (
     BatchLayout,
     Geometry,
-    LoadedDataset,
     PipelineSpec,
     check_sampler,
     geometry_of,
     location_sampler,
-    preload,
 )
+from ._preload import preload_datasets
 from ._trainer_config import GunpowderTrainerConfig
 from ._workers import InlineBatches, WorkerPool
 
@@ -89,10 +88,10 @@ class GunpowderTrainer(BatchTrainer):
         if reason is not None:
             raise ValueError(reason)
         config = self.trainer_config
+        geometry = geometry_of(datasets, model)
         limit = config.preload_limit_mb * 2**20
-        loaded = [_preloaded(dataset, limit) for dataset in datasets]
+        loaded = preload_datasets(datasets, limit, geometry.input_size)
         samplers = [location_sampler(dataset, config) for dataset in loaded]
-        geometry = geometry_of(loaded, model)
         for sampler in samplers:
             try:
                 check_sampler(sampler, geometry)
@@ -191,16 +190,4 @@ def _batch_geometry(geometry: Geometry, locations: np.ndarray[Any, Any]) -> Batc
         output_voxel_size=geometry.output_voxel_size,
         raw_offsets=raw_offsets,
         output_offsets=output_offsets,
-    )
-
-
-def _preloaded(dataset: Dataset, limit: float) -> Dataset:
-    """``dataset`` with arrays up to ``limit`` bytes read into memory (a shallow copy)."""
-    return LoadedDataset(
-        name=dataset.name,
-        raw=preload(dataset.raw, limit),
-        gt=preload(dataset.gt, limit) if dataset.gt is not None else None,
-        mask=preload(dataset.mask, limit) if dataset.mask is not None else None,
-        weight=dataset.weight,
-        sample_points=dataset.sample_points,
     )
