@@ -21,14 +21,14 @@ from ._volumes import load_volume
 
 
 class SimpleTensorTrainer(BatchTrainer):
-    """Trains from whole volumes held as tensors; see :class:`SimpleTensorTrainerConfig`.
+    """Trains from volumes held as tensors; see :class:`SimpleTensorTrainerConfig`.
 
-    A :class:`~dacapo_trainers.BatchTrainer`: :meth:`prepare_batches` reads every dataset
-    and computes its targets and weights once; :meth:`next_batch` draws the crops, flips and
-    transposes of a batch from the trainer's generator and cuts them out of the volumes,
-    which live on the training device from the first batch on. The base owns the optimizer
-    (:meth:`build_optimizer`: the configured one), the warmup, the loop, snapshots and the
-    state of an exact resume.
+    A :class:`~dacapo_trainers.BatchTrainer`: :meth:`prepare_batches` reads what samples of
+    every dataset can reach and computes its targets and weights once; :meth:`next_batch`
+    draws the crops, flips and transposes of a batch from the trainer's generator and cuts
+    them out of the volumes, which live on the training device from the first batch on. The
+    base owns the optimizer (:meth:`build_optimizer`: the configured one), the warmup, the
+    loop, snapshots and the state of an exact resume.
     """
 
     trainer_config: SimpleTensorTrainerConfig
@@ -70,7 +70,8 @@ class SimpleTensorTrainer(BatchTrainer):
         return budget_problem(estimate, self.trainer_config.memory_budget_gb, estimated=True)
 
     def prepare_batches(self, datasets: Sequence[Dataset], model: Model, task: Task) -> None:
-        """Read every dataset whole and compute its target and weight once.
+        """Read what samples of every dataset can reach (gt and mask whole, raw where the
+        model's input reaches around the gt) and compute its target and weight once.
 
         Raises :class:`ValueError` with the reason where the datasets cannot be trained on
         (see :meth:`cannot_train_reason`), where a dataset is smaller than the model's input,
