@@ -189,7 +189,7 @@ def measure(command: list[str], interval: float) -> dict[str, Any]:
     return {"peak_pss_gb": peak / GB, "first_iteration_s": events.get("first"), **events}
 
 
-def run(args: argparse.Namespace, trainer: str, container: Path, **options: Any) -> dict:
+def run(args: argparse.Namespace, trainer: str, container: Path, **options: Any) -> dict[str, Any]:
     command = [sys.executable, __file__, "--child", "--trainer", trainer]
     command += ["--container", str(container), "--fetchers", str(options.get("fetchers", 2))]
     for name in ("crops", "iterations", "flat_from"):
@@ -213,7 +213,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--flat-from", type=int, default=200)
     parser.add_argument("--trainers", nargs="*", choices=TRAINERS, default=list(TRAINERS))
     parser.add_argument("--no-whole-cell", action="store_true")
-    parser.add_argument("--interval", type=float, default=0.05, help="PSS sampling (s)")
+    parser.add_argument("--interval", type=float, default=0.1, help="PSS sampling (s)")
     parser.add_argument("--json", type=Path, help="write the figures to this JSON file")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--trainer", choices=TRAINERS, help=argparse.SUPPRESS)
