@@ -10,8 +10,8 @@ workers) every ``--interval`` seconds, so memory shared by forked workers counts
 
 Printed per setup: the peak PSS of the process tree, the time from the process's start to the
 end of its first iteration (imports, opening the arrays, preparing the batches and the first
-step included), and, for the long runs, the PSS at iteration ``--flat-from`` and at the last
-iteration (memory must stay flat).
+step included), and, for the long runs, the PSS at iteration ``--flat-from``, ten iterations
+before the last, and the peak of the whole run (memory must stay flat).
 
 Usage: ``python benchmarks/bench_crops.py [--crops 1 100 1000] [--flat-iterations 2000]
 [--json out.json]``. The data go to a temporary folder that is deleted afterwards.
@@ -125,9 +125,15 @@ def child(args: argparse.Namespace) -> None:
         for i, _ in enumerate(trainer.iterate(args.iterations, model, optimizer, "cpu")):
             if i == 0:
                 print("first", flush=True)
-            elif i + 1 in (args.flat_from, args.iterations):
+            elif i + 1 in (args.flat_from, _late(args.iterations)):
                 print("at", i + 1, flush=True)
     print("done", flush=True)
+
+
+def _late(iterations: int) -> int:
+    """The late iteration memory is compared at: a few before the last, while the workers
+    still run (after the last one the trainer closes them)."""
+    return max(iterations - 10, 1)
 
 
 # -- measuring ----------------------------------------------------------------------------------
@@ -283,11 +289,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     flat_from=args.flat_from,
                 )
                 results["flat"][trainer] = figures
-                at = figures["pss_at_gb"]
+                at, late = figures["pss_at_gb"], _late(args.flat_iterations)
                 print(
                     f"{count} crops, {trainer}: PSS {at[args.flat_from]:.3f} GB at iteration "
-                    f"{args.flat_from}, {at[args.flat_iterations]:.3f} GB at "
-                    f"{args.flat_iterations}",
+                    f"{args.flat_from}, {at[late]:.3f} GB at {late}; peak over "
+                    f"{args.flat_iterations} iterations {figures['peak_pss_gb']:.3f} GB",
                     flush=True,
                 )
     finally:
