@@ -312,7 +312,8 @@ def test_refuses_dataset_without_gt(tmp_path: Path) -> None:
 
 
 def test_refuses_beyond_memory_budget(blob_dataset: ZarrDataset) -> None:
-    # 24³ voxels: raw 1 channel + gt bound 2 * 3 + 1 channels, 4 bytes each: 442,368 bytes.
+    # 24³ voxels: raw (uint8), gt (uint8), mask (1 byte) and target and weight bound by 3
+    # channels of 4 bytes each: 27 bytes a voxel, 373,248 bytes.
     trainer = make_trainer(memory_budget_gb=0.0001)
     reason = trainer.cannot_train_reason([blob_dataset])
     assert reason == (
@@ -320,8 +321,8 @@ def test_refuses_beyond_memory_budget(blob_dataset: ZarrDataset) -> None:
         "memory_budget_gb = 0.0001; raise memory_budget_gb if the machine has the memory, "
         "or use GunpowderTrainerConfig, which reads crops from disk"
     )
-    assert make_trainer(memory_budget_gb=0.00045).can_train([blob_dataset])
-    assert not make_trainer(memory_budget_gb=0.00044).can_train([blob_dataset])
+    assert make_trainer(memory_budget_gb=0.000374).can_train([blob_dataset])
+    assert not make_trainer(memory_budget_gb=0.000373).can_train([blob_dataset])
 
 
 def test_refuses_real_size_beyond_budget_at_build(blob_dataset: ZarrDataset) -> None:

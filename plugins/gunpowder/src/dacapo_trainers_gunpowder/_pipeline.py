@@ -15,217 +15,21 @@ uninterrupted one would have.
 
 from __future__ import annotations
 
-import math
-from collections.abc import Sequence
+import contextlib
 from typing import Any
 
 import attrs
 import numpy as np
 
-from dacapo_trainers import (
-    Array,
-    Dataset,
-    InMemoryArray,
-    Model,
-    Task,
-    output_voxel_size,
-    world_bounds,
-)
+from dacapo_trainers import Array, Dataset, InMemoryArray, Task, world_bounds
 
 from ._augment_configs import AugmentConfig
-from ._locations import BoxCounter, LocationSampler, spatial_nonzero
-from ._sample_strategy import centre_rule
-from ._trainer_config import GunpowderTrainerConfig
+from ._locations import LocationSampler
+from ._sample_geometry import SampleGeometry
+from ._shared_memory import BatchLayout
 
 #: Names of the arrays of one batch, in the order snapshots list them.
 BATCH_ARRAYS = ("raw", "gt", "target", "weight", "mask", "location")
-
-
-@attrs.define(frozen=True)
-class BatchLayout:
-    """Shapes and dtypes of the arrays of one batch (batch axis first)."""
-
-    shapes: dict[str, tuple[int, ...]]
-    dtypes: dict[str, np.dtype[Any]]
-
-    def nbytes(self, name: str) -> int:
-        return int(np.prod(self.shapes[name])) * self.dtypes[name].itemsize
-
-    @property
-    def total_nbytes(self) -> int:
-        # each array starts on a 64-byte boundary
-        return sum(-(-self.nbytes(name) // 64) * 64 for name in self.shapes)
-
-    def views(self, buffer: Any, offset: int = 0) -> dict[str, np.ndarray]:
-        """numpy views of the batch arrays in ``buffer`` starting at byte ``offset``."""
-        views = {}
-        for name, shape in self.shapes.items():
-            dtype = self.dtypes[name]
-            count = int(np.prod(shape))
-            views[name] = np.frombuffer(buffer, dtype=dtype, count=count, offset=offset).reshape(
-                shape
-            )
-            offset += -(-self.nbytes(name) // 64) * 64
-        return views
-
-    def allocate(self) -> dict[str, np.ndarray]:
-        return {name: np.empty(shape, self.dtypes[name]) for name, shape in self.shapes.items()}
-
-
-def _lcm(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...]:
-    return tuple(math.lcm(x, y) for x, y in zip(a, b, strict=True))
-
-
-@attrs.define(frozen=True)
-class Geometry:
-    """Sizes of a sample, from the model and the first dataset's raw voxel size.
-
-    ``voxel_size`` is raw's; ``output_voxel_size`` is the prediction's, gt's, target's,
-    weight's and mask's: ``model.scale(voxel_size)`` for a model that upsamples (DaCapo's),
-    else raw's.
-    """
-
-    voxel_size: tuple[int, ...]
-    input_shape: tuple[int, ...]
-    output_shape: tuple[int, ...]
-    output_voxel_size: tuple[int, ...] = attrs.field()
-
-    @output_voxel_size.default
-    def _same_as_raw(self) -> tuple[int, ...]:
-        return self.voxel_size
-
-    @property
-    def input_size(self) -> tuple[int, ...]:
-        return tuple(s * v for s, v in zip(self.input_shape, self.voxel_size, strict=True))
-
-    @property
-    def output_size(self) -> tuple[int, ...]:
-        return tuple(s * v for s, v in zip(self.output_shape, self.output_voxel_size, strict=True))
-
-    @property
-    def output_offset(self) -> tuple[int, ...]:
-        """Where the output crop starts inside the input crop (world units)."""
-        return tuple(
-            (i - o) // 2 // v * v
-            for i, o, v in zip(
-                self.input_size, self.output_size, self.output_voxel_size, strict=True
-            )
-        )
-
-    @property
-    def grid(self) -> tuple[int, ...]:
-        """The grid every shift of a sample lies on: lcm of raw's and the output's voxels."""
-        return _lcm(self.voxel_size, self.output_voxel_size)
-
-
-def geometry_of(datasets: Sequence[Dataset], model: Model) -> Geometry:
-    voxel_size = tuple(int(v) for v in datasets[0].raw.voxel_size)
-    return Geometry(
-        voxel_size=voxel_size,
-        input_shape=tuple(int(s) for s in model.input_shape),
-        output_shape=tuple(int(s) for s in model.output_shape),
-        output_voxel_size=output_voxel_size(model, voxel_size),
-    )
-
-
-def _spatial_shape(array: Array) -> tuple[int, ...]:
-    dims = len(array.voxel_size)
-    return tuple(int(s) for s in array.data.shape[-dims:])
-
-
-def _roi_bounds(array: Array) -> tuple[np.ndarray, np.ndarray]:
-    """The core's :func:`~dacapo_trainers.world_bounds`, as int64 arrays."""
-    begin, end = world_bounds(array)
-    return np.asarray(begin, dtype=np.int64), np.asarray(end, dtype=np.int64)
-
-
-@attrs.define(eq=False)
-class LoadedDataset:
-    """A :class:`dacapo_trainers.Dataset` whose small arrays were read into memory."""
-
-    name: str
-    raw: Array
-    gt: Array | None
-    mask: Array | None
-    weight: float
-    sample_points: Sequence[Sequence[float]] | None
-
-
-def preload(array: Array, limit_bytes: float) -> Array:
-    """``array`` read into memory (an :class:`InMemoryArray`) if it is at most ``limit_bytes``."""
-    if isinstance(array.data, np.ndarray):
-        return array
-    nbytes = int(np.prod(array.data.shape)) * np.dtype(array.dtype).itemsize
-    if nbytes > limit_bytes:
-        return array
-    return InMemoryArray(
-        np.asarray(array.data[...]),
-        voxel_size=tuple(array.voxel_size),
-        offset=tuple(array.offset),
-        axis_names=tuple(array.axis_names),
-    )
-
-
-def location_sampler(dataset: Dataset, config: GunpowderTrainerConfig) -> LocationSampler:
-    """The location sampler of ``dataset``: its mask (or gt's region) and, for the rules that
-    are set, integral images of its gt and mask (see :mod:`._locations`)."""
-    assert dataset.gt is not None
-    gt = dataset.gt
-    dims = len(gt.voxel_size)
-    mask = None
-    if dataset.mask is not None:
-        region_begin, region_end = _roi_bounds(dataset.mask)
-        mask = spatial_nonzero(dataset.mask.data, dims)
-        voxel_size = dataset.mask.voxel_size
-    else:
-        region_begin, region_end = _roi_bounds(gt)
-        voxel_size = gt.voxel_size
-    gt_mean = gt_fraction = mask_fraction = None
-    if config.gt_min_reject is not None:
-        gt_mean = BoxCounter.from_array(gt.data, gt.voxel_size, gt.offset, values=True)
-    if config.min_gt_fraction:
-        gt_fraction = BoxCounter.from_array(gt.data, gt.voxel_size, gt.offset)
-    if config.min_masked_fraction:
-        if mask is not None:
-            mask_fraction = BoxCounter.from_array(mask, voxel_size, region_begin)
-        else:
-            mask_fraction = BoxCounter.from_array(
-                np.broadcast_to(True, _spatial_shape(gt)), voxel_size, region_begin
-            )
-    points = None
-    if dataset.sample_points is not None and len(dataset.sample_points):
-        points = np.asarray(dataset.sample_points, dtype=np.float64)
-    rule = centre_rule(config.sample_strategy, dataset.name, mask, points)
-    return LocationSampler(
-        name=dataset.name,
-        voxel_size=np.asarray(voxel_size, dtype=np.int64),
-        region_begin=region_begin,
-        region_end=region_end,
-        mask=rule.mask,
-        gt_mean=gt_mean,
-        gt_min_reject=config.gt_min_reject,
-        mask_fraction=mask_fraction,
-        min_masked_fraction=config.min_masked_fraction,
-        gt_fraction=gt_fraction,
-        min_gt_fraction=config.min_gt_fraction,
-        sample_points=rule.sample_points,
-        centre_all_masked=rule.all_masked,
-    )
-
-
-def check_sampler(sampler: LocationSampler, geometry: Geometry) -> None:
-    """Draw once for the plain request, so that a dataset without any valid location is
-    refused before training (:class:`NoValidLocationError`) and the valid locations are
-    found once, in this process, before the workers start."""
-    input_size = np.asarray(geometry.input_size, dtype=np.int64)
-    output_offset = np.asarray(geometry.output_offset, dtype=np.int64)
-    output_size = np.asarray(geometry.output_size, dtype=np.int64)
-    total_begin = np.minimum(0, output_offset)
-    total_end = np.maximum(input_size, output_offset + output_size)
-    center = total_begin + (total_end - total_begin) // 2
-    box_begin, box_size = sampler.centre_box(center)
-    grid = np.asarray(geometry.grid, dtype=np.int64)
-    sampler.draw(np.random.default_rng(0), box_begin, box_size, grid, output_offset, output_size)
 
 
 @attrs.define(eq=False)
@@ -240,7 +44,7 @@ class PipelineSpec:
     samplers: list[LocationSampler]
     task: Task
     augments: list[AugmentConfig]
-    geometry: Geometry
+    geometry: SampleGeometry
     clip_raw: bool
     batch_size: int
     seed: int
@@ -300,11 +104,15 @@ class PipelineSpec:
         output_size = gp.Coordinate(self.geometry.output_size)
         sources = []
         for dataset, sampler in zip(self.datasets, self.samplers, strict=True):
-            assert dataset.gt is not None
+            if dataset.gt is None:
+                raise ValueError(
+                    f"dataset {dataset.name!r} has no gt; GunpowderTrainer needs gt to train"
+                )
             clip = None
             if self.clip_raw:
-                begin, end = _roi_bounds(dataset.gt)
-                clip = gp.Roi(gp.Coordinate(begin), gp.Coordinate(end - begin))
+                begin, end = world_bounds(dataset.gt)
+                size = tuple(e - b for b, e in zip(begin, end, strict=True))
+                clip = gp.Roi(gp.Coordinate(begin), gp.Coordinate(size))
             mask_array: Array = dataset.mask if dataset.mask is not None else _ones_like(dataset.gt)
             sources_of_dataset = (
                 ArraySource(
@@ -366,19 +174,16 @@ class SampleProducer:
         self.keys = keys
         self.batch_size = batch_size
         self.seed = seed
-        self._build: Any = None
+        self._exit_stack = contextlib.ExitStack()
 
     def __enter__(self) -> SampleProducer:
         import gunpowder as gp
 
-        self._build = gp.build(self.pipeline)
-        self._build.__enter__()
+        self._exit_stack.enter_context(gp.build(self.pipeline))
         return self
 
-    def __exit__(self, *exc_info: object) -> None:
-        if self._build is not None:
-            build, self._build = self._build, None
-            build.__exit__(*exc_info)
+    def __exit__(self, *exc_info: Any) -> None:
+        self._exit_stack.__exit__(*exc_info)
 
     def fill(self, batch_index: int, out: dict[str, np.ndarray]) -> None:
         """Produce batch ``batch_index`` into the arrays ``out`` (see :class:`BatchLayout`)."""

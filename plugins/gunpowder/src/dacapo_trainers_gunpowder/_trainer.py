@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 from collections.abc import Sequence
 from typing import Any
 
@@ -20,18 +21,14 @@ from dacapo_trainers import (
 
 from ._geometry import channels, datasets_problem, mask_channels
 from ._locations import NoValidLocationError
-from ._pipeline import (
-    BatchLayout,
-    Geometry,
-    LoadedDataset,
-    PipelineSpec,
-    check_sampler,
-    geometry_of,
-    location_sampler,
-    preload,
-)
+from ._pipeline import PipelineSpec
+from ._preload import preload_datasets
+from ._sample_geometry import SampleGeometry, geometry_of
+from ._samplers import check_sampler, location_sampler
+from ._shared_memory import BatchLayout
 from ._trainer_config import GunpowderTrainerConfig
-from ._workers import InlineBatches, WorkerPool
+from ._worker_process import worker_niceness
+from ._workers import InlineBatches, WorkerPool, start_method_problem
 
 
 class GunpowderTrainer(BatchTrainer):
@@ -83,16 +80,23 @@ class GunpowderTrainer(BatchTrainer):
 
         Raises :class:`ValueError` with the reason where the datasets cannot be trained on
         (see :meth:`cannot_train_reason`, here with the model) or where a dataset has no
-        valid location (a masked centre, ``gt_min_reject``, the optional fraction rules).
+        valid location (a masked centre, ``gt_min_reject``, the optional fraction rules);
+        with data workers, also where this platform cannot fork them or
+        ``DACAPO_TRAINERS_GUNPOWDER_WORKER_NICENESS`` is not an integer from 0 to 19.
         """
         reason = self.cannot_train_reason(datasets, model)
         if reason is not None:
             raise ValueError(reason)
         config = self.trainer_config
+        if config.num_data_fetchers > 0:
+            problem = start_method_problem(multiprocessing.get_all_start_methods())
+            if problem is not None:
+                raise ValueError(problem)
+            worker_niceness()  # a bad setting is refused here, before training
+        geometry = geometry_of(datasets, model)
         limit = config.preload_limit_mb * 2**20
-        loaded = [_preloaded(dataset, limit) for dataset in datasets]
+        loaded = preload_datasets(datasets, limit, geometry.input_size)
         samplers = [location_sampler(dataset, config) for dataset in loaded]
-        geometry = geometry_of(loaded, model)
         for sampler in samplers:
             try:
                 check_sampler(sampler, geometry)
@@ -179,7 +183,7 @@ class GunpowderTrainer(BatchTrainer):
         return self._batches
 
 
-def _batch_geometry(geometry: Geometry, locations: np.ndarray[Any, Any]) -> BatchGeometry:
+def _batch_geometry(geometry: SampleGeometry, locations: np.ndarray[Any, Any]) -> BatchGeometry:
     """Where the samples lie: ``locations`` holds each sample's input crop offset (world)."""
     raw_offsets = [tuple(int(v) for v in location) for location in locations]
     output_offsets = [
@@ -191,16 +195,4 @@ def _batch_geometry(geometry: Geometry, locations: np.ndarray[Any, Any]) -> Batc
         output_voxel_size=geometry.output_voxel_size,
         raw_offsets=raw_offsets,
         output_offsets=output_offsets,
-    )
-
-
-def _preloaded(dataset: Dataset, limit: float) -> Dataset:
-    """``dataset`` with arrays up to ``limit`` bytes read into memory (a shallow copy)."""
-    return LoadedDataset(
-        name=dataset.name,
-        raw=preload(dataset.raw, limit),
-        gt=preload(dataset.gt, limit) if dataset.gt is not None else None,
-        mask=preload(dataset.mask, limit) if dataset.mask is not None else None,
-        weight=dataset.weight,
-        sample_points=dataset.sample_points,
     )

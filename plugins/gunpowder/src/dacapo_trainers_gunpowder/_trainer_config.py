@@ -124,10 +124,12 @@ class GunpowderTrainerConfig(BatchTrainerConfig):
         },
     )
     preload_limit_mb: float = attrs.field(
-        default=1024.0,
+        default=64.0,
         metadata={
-            "help_text": "Arrays up to this size (MB) are read into memory once, before the "
-            "workers start, and shared by them; larger arrays are read from disk per sample."
+            "help_text": "The most memory (MB) the data read into memory before the workers "
+            "start may take, all datasets together; the workers share it. Arrays are taken in "
+            "dataset order while they fit (of raw, only the region samples can reach); the "
+            "rest is read from disk per sample. 0: read everything per sample."
         },
     )
 

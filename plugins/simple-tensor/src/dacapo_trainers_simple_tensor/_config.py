@@ -16,10 +16,12 @@ OPTIMIZERS: tuple[str, ...] = ("RAdam", "Adam", "AdamW", "SGD")
 class SimpleTensorTrainerConfig(BatchTrainerConfig):
     """A trainer that holds every training volume in memory as tensors, without gunpowder.
 
-    Raw, target, weight and mask of each dataset are read whole once; the target and weight
-    are computed once on the whole volume by the task's predictor. Each step then draws random
-    crops by tensor slicing, applies random flips and transposes, and runs one optimizer step,
-    so the data pipeline costs next to nothing next to the network. It suits datasets that fit
+    gt and mask of each dataset are read whole once, and of raw the region samples can reach
+    (the gt's region grown by the model's context), kept at the dataset's dtype; the target
+    and weight are computed once on the whole gt by the task's predictor. Each step then draws
+    random crops by tensor slicing (raw cast to float32 per crop), applies random flips and
+    transposes, and runs one optimizer step, so the data pipeline costs next to nothing next
+    to the network. It suits datasets that fit
     in memory (see ``memory_budget_gb``); for larger data or richer augmentations use
     ``GunpowderTrainerConfig``.
 
@@ -53,8 +55,9 @@ class SimpleTensorTrainerConfig(BatchTrainerConfig):
     memory_budget_gb: float = attrs.field(
         default=4.0,
         metadata={
-            "help_text": "The most memory (GB) the in-memory volumes may take (raw, target, "
-            "weight and mask as float32); datasets that need more are refused."
+            "help_text": "The most memory (GB) the in-memory volumes may take (raw where "
+            "samples reach it at its dtype, gt and mask at theirs, target and weight as "
+            "float32); datasets that need more are refused."
         },
     )
 

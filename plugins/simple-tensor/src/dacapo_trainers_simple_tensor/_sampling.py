@@ -16,7 +16,7 @@ import torch
 
 from dacapo_trainers import BatchGeometry
 
-from ._volumes import TrainingVolume
+from ._volumes import TrainingVolume, crop_offsets
 
 
 @attrs.frozen
@@ -87,26 +87,9 @@ class BatchSampler:
         self.voxel_size = self.volumes[0].voxel_size
         self.output_voxel_size = self.volumes[0].gt_voxel_size
         # raw voxels per gt voxel, and the output crop's offset in the input (gt voxels)
-        self.factor = tuple(
-            r // g for r, g in zip(self.voxel_size, self.output_voxel_size, strict=True)
+        self.factor, self.context, centred = crop_offsets(
+            self.input_shape, self.output_shape, self.voxel_size, self.output_voxel_size
         )
-        margins = [
-            i * r - o * g
-            for i, o, r, g in zip(
-                self.input_shape,
-                self.output_shape,
-                self.voxel_size,
-                self.output_voxel_size,
-                strict=True,
-            )
-        ]
-        self.context = tuple(
-            m // 2 // g for m, g in zip(margins, self.output_voxel_size, strict=True)
-        )
-        centred = [
-            m == 2 * c * g
-            for m, c, g in zip(margins, self.context, self.output_voxel_size, strict=True)
-        ]
         dims = len(self.input_shape)
         for volume in self.volumes:
             if len(volume.voxel_size) != dims:
@@ -226,7 +209,8 @@ class BatchSampler:
             volume = self.volumes[plan.volume]
             raw_index = _window(self.raw_start(plan), volume.raw_origin, self.input_shape)
             out_index = _window(plan.origin, volume.gt_origin, self.output_shape)
-            raws.append(augment(volume.raw[raw_index], plan))
+            # raw is held at the dataset's dtype: float32 per crop, before any flip
+            raws.append(augment(volume.raw[raw_index].float(), plan))
             targets.append(augment(volume.target[out_index], plan))
             weights.append(augment(volume.weight[out_index], plan))
         return torch.stack(raws), torch.stack(targets), torch.stack(weights)

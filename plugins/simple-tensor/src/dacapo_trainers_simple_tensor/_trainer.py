@@ -8,27 +8,27 @@ import torch
 
 from dacapo_trainers import Batch, BatchTrainer, Dataset, Model, Task
 
-from ._config import SimpleTensorTrainerConfig
-from ._sampling import BatchSampler
-from ._volumes import (
+from ._checks import (
     batch_shape_problem,
     budget_problem,
     estimate_nbytes,
     geometry_problem,
-    load_volume,
     model_problem,
 )
+from ._config import SimpleTensorTrainerConfig
+from ._sampling import BatchSampler
+from ._volumes import load_volume
 
 
 class SimpleTensorTrainer(BatchTrainer):
-    """Trains from whole volumes held as tensors; see :class:`SimpleTensorTrainerConfig`.
+    """Trains from volumes held as tensors; see :class:`SimpleTensorTrainerConfig`.
 
-    A :class:`~dacapo_trainers.BatchTrainer`: :meth:`prepare_batches` reads every dataset
-    and computes its targets and weights once; :meth:`next_batch` draws the crops, flips and
-    transposes of a batch from the trainer's generator and cuts them out of the volumes,
-    which live on the training device from the first batch on. The base owns the optimizer
-    (:meth:`build_optimizer`: the configured one), the warmup, the loop, snapshots and the
-    state of an exact resume.
+    A :class:`~dacapo_trainers.BatchTrainer`: :meth:`prepare_batches` reads what samples of
+    every dataset can reach and computes its targets and weights once; :meth:`next_batch`
+    draws the crops, flips and transposes of a batch from the trainer's generator and cuts
+    them out of the volumes, which live on the training device from the first batch on. The
+    base owns the optimizer (:meth:`build_optimizer`: the configured one), the warmup, the
+    loop, snapshots and the state of an exact resume.
     """
 
     trainer_config: SimpleTensorTrainerConfig
@@ -70,7 +70,8 @@ class SimpleTensorTrainer(BatchTrainer):
         return budget_problem(estimate, self.trainer_config.memory_budget_gb, estimated=True)
 
     def prepare_batches(self, datasets: Sequence[Dataset], model: Model, task: Task) -> None:
-        """Read every dataset whole and compute its target and weight once.
+        """Read what samples of every dataset can reach (gt and mask whole, raw where the
+        model's input reaches around the gt) and compute its target and weight once.
 
         Raises :class:`ValueError` with the reason where the datasets cannot be trained on
         (see :meth:`cannot_train_reason`), where a dataset is smaller than the model's input,
@@ -79,7 +80,8 @@ class SimpleTensorTrainer(BatchTrainer):
         reason = self.cannot_train_reason(datasets)
         if reason is not None:
             raise ValueError(reason)
-        volumes = [load_volume(dataset, task.predictor) for dataset in datasets]
+        shapes = (tuple(model.input_shape), tuple(model.output_shape))
+        volumes = [load_volume(dataset, task.predictor, shapes) for dataset in datasets]
         nbytes = sum(volume.nbytes for volume in volumes)
         problem = budget_problem(nbytes, self.trainer_config.memory_budget_gb, estimated=False)
         if problem is not None:
