@@ -9,6 +9,7 @@ from __future__ import annotations
 from dacapo_trainers import TaggedConfig, TrainerConfig, hookimpl
 
 from ._augment_configs import AUGMENT_CONFIGS
+from ._em_augment_configs import EM_AUGMENT_CONFIGS
 from ._trainer_config import GunpowderTrainerConfig
 
 
@@ -21,4 +22,4 @@ def dacapo_trainers_trainer_configs() -> list[type[TrainerConfig]]:
 @hookimpl
 def dacapo_trainers_component_configs() -> list[type[TaggedConfig]]:
     """The augment configs (``ElasticAugmentConfig``, ``SimpleAugmentConfig``, ...)."""
-    return list(AUGMENT_CONFIGS)
+    return [*AUGMENT_CONFIGS, *EM_AUGMENT_CONFIGS]
