@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -192,3 +193,21 @@ def test_an_existing_package_is_not_overwritten(trained: Path, tmp_path: Path) -
     )
     assert result.returncode == 2 and "exists already and is not overwritten" in result.stderr
     assert package.read_bytes() == b"not ours"
+
+
+def test_the_cover_is_the_runs_preview_of_that_iteration(trained: Path, tmp_path: Path) -> None:
+    """The newest preview up to the exported iteration (later ones show later weights)."""
+    run = shutil.copytree(trained, tmp_path / "run")
+    previews = run / "snapshots"
+    previews.mkdir()
+    shutil.copyfile(run / "loss.png", previews / "00000001.png")  # a real PNG of this run
+    (previews / "00000002.png").write_bytes(b"a later preview")
+    package = tmp_path / "model.zip"
+    result = cli(
+        "export", str(run), "--iteration", "1", "--bioimageio", str(package),
+        "--author", "A", cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    with zipfile.ZipFile(package) as archive:
+        cover = archive.read(rdf_of(package)["covers"][0]["source"])
+    assert cover == (previews / "00000001.png").read_bytes()
