@@ -280,7 +280,7 @@ def test_export_writes_what_dacapo_reads_and_starts_a_run(
 @pytest.mark.parametrize(
     ("args", "status", "expected"),
     [
-        ([], 2, "one of the arguments --dacapo is required"),
+        ([], 2, "one of the arguments --dacapo --bioimageio is required"),
         (["--iteration", "9"], 2, "holds no checkpoint of iteration 9 (iterations held: 1)"),
     ],
 )

@@ -22,6 +22,7 @@ from dacapo_trainers_gunpowder import (
     plugin,
 )
 from dacapo_trainers_gunpowder._augment_configs import AUGMENT_CONFIGS
+from dacapo_trainers_gunpowder._em_augment_configs import EM_AUGMENT_CONFIGS
 
 DACAPO_JSON = """
 {"__type__":"GunpowderTrainerConfig","name":"default_gp_trainer","batch_size":2,
@@ -41,7 +42,7 @@ def test_entry_points_name_every_config_class() -> None:
     assert sorted(declared) == sorted(cls.__name__ for cls in provided)
     assert set(declared.values()) == {"dacapo_trainers_gunpowder.plugin"}
     assert plugin.dacapo_trainers_trainer_configs() == [GunpowderTrainerConfig]
-    assert plugin.dacapo_trainers_component_configs() == list(AUGMENT_CONFIGS)
+    assert plugin.dacapo_trainers_component_configs() == [*AUGMENT_CONFIGS, *EM_AUGMENT_CONFIGS]
 
 
 def test_importing_the_plugin_and_configs_imports_no_torch_or_gunpowder() -> None:
@@ -79,7 +80,7 @@ def test_all_is_complete_and_sorted() -> None:
 
 
 def test_every_field_has_help_text() -> None:
-    for cls in (GunpowderTrainerConfig, *AUGMENT_CONFIGS):
+    for cls in (GunpowderTrainerConfig, *AUGMENT_CONFIGS, *EM_AUGMENT_CONFIGS):
         for field in attrs.fields(cls):
             assert field.metadata.get("help_text"), f"{cls.__name__}.{field.name}"
 

@@ -23,6 +23,8 @@ class ExportFormat:
     metavar: str
     help: str
     write: Callable[[argparse.Namespace], Path]
+    #: Adds the format's own options (an argument group of ``export``), if it has any.
+    options: Callable[[Any], None] | None = None
 
 
 def _write_dacapo(args: argparse.Namespace) -> Path:
@@ -36,6 +38,44 @@ def _write_dacapo(args: argparse.Namespace) -> Path:
     )
 
 
+def _write_bioimageio(args: argparse.Namespace) -> Path:
+    from .._exports._bioimageio import export_bioimageio
+
+    return export_bioimageio(
+        Path(args.source),
+        Path(args.bioimageio).expanduser(),
+        iteration=args.iteration,
+        name=args.name,
+        description=args.description,
+        authors=args.author or (),
+        license=args.license,
+        cite=args.cite or (),
+    )
+
+
+def _bioimageio_options(parser: Any) -> None:
+    group = parser.add_argument_group("bioimage.io package (--bioimageio)")
+    group.add_argument("--name", help="the model's name (default: the run's name)")
+    group.add_argument(
+        "--description", help="one paragraph on the model (default: what was trained on what)"
+    )
+    group.add_argument(
+        "--author",
+        action="append",
+        metavar="NAME",
+        help="an author of the model (required; repeat for more)",
+    )
+    group.add_argument(
+        "--license", metavar="SPDX_ID", help="the model's license, an SPDX id (default: MIT)"
+    )
+    group.add_argument(
+        "--cite",
+        action="append",
+        metavar="TEXT=DOI_OR_URL",
+        help="a citation, e.g. 'My paper=10.1234/abcd' (repeat for more; default: DaCapo)",
+    )
+
+
 FORMATS: tuple[ExportFormat, ...] = (
     ExportFormat(
         "dacapo",
@@ -45,13 +85,22 @@ FORMATS: tuple[ExportFormat, ...] = (
         "DaCapo's runs_base_dir)",
         _write_dacapo,
     ),
+    ExportFormat(
+        "bioimageio",
+        "PACKAGE.zip",
+        "a bioimage.io model package (spec 0.5: PyTorch state dict and TorchScript weights, "
+        "test tensors from the run's data, nanometre axes, the run's preview as cover); "
+        "needs the bioimageio extra",
+        _write_bioimageio,
+        _bioimageio_options,
+    ),
 )
 
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "export",
-        help="export a run's weights for another tool (DaCapo)",
+        help="export a run's weights for another tool (DaCapo, bioimage.io)",
         description="Write the weights of a run's checkpoint (default: the latest) in another "
         "tool's format. Nothing existing is overwritten.",
     )
@@ -72,6 +121,9 @@ def register(subparsers: Any) -> None:
         formats.add_argument(
             f"--{export_format.flag}", metavar=export_format.metavar, help=export_format.help
         )
+    for export_format in FORMATS:
+        if export_format.options is not None:
+            export_format.options(parser)
     parser.set_defaults(run=run)
 
 

@@ -18,6 +18,11 @@ from ._augment_configs import (
     NoiseAugmentConfig,
     SimpleAugmentConfig,
 )
+from ._em_augment_configs import (
+    DefectAugmentConfig,
+    DeformAugmentConfig,
+    GaussianBlurAugmentConfig,
+)
 from ._errors import DataWorkerError
 from ._trainer_config import GunpowderTrainerConfig
 
@@ -29,8 +34,11 @@ __version__ = "0.1.0"
 __all__ = [
     "AugmentConfig",
     "DataWorkerError",
+    "DefectAugmentConfig",
+    "DeformAugmentConfig",
     "ElasticAugmentConfig",
     "GammaAugmentConfig",
+    "GaussianBlurAugmentConfig",
     "GunpowderTrainer",
     "GunpowderTrainerConfig",
     "IntensityAugmentConfig",

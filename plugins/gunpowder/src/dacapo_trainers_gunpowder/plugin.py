@@ -11,6 +11,7 @@ from typing import Any
 from dacapo_trainers import TaggedConfig, TrainerConfig, hookimpl
 
 from ._augment_configs import AUGMENT_CONFIGS
+from ._em_augment_configs import EM_AUGMENT_CONFIGS
 from ._trainer_config import GunpowderTrainerConfig
 
 
@@ -23,7 +24,7 @@ def dacapo_trainers_trainer_configs() -> list[type[TrainerConfig]]:
 @hookimpl
 def dacapo_trainers_component_configs() -> list[type[TaggedConfig]]:
     """The augment configs (``ElasticAugmentConfig``, ``SimpleAugmentConfig``, ...)."""
-    return list(AUGMENT_CONFIGS)
+    return [*AUGMENT_CONFIGS, *EM_AUGMENT_CONFIGS]
 
 
 @hookimpl

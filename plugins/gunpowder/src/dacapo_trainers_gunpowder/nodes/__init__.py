@@ -6,8 +6,11 @@ the global ``random``/``numpy.random`` generators as gunpowder's base class woul
 """
 
 from .array_source import ArraySource
+from .defect_augment import DefectAugment
+from .deform_augment import DeformAugment
 from .elastic_augment import ElasticAugment
 from .gamma_augment import GammaAugment
+from .gaussian_blur_augment import GaussianBlurAugment
 from .intensity_augment import IntensityAugment
 from .intensity_scale_shift_augment import IntensityScaleShiftAugment
 from .masked_random_location import MaskedRandomLocation
@@ -15,8 +18,11 @@ from .predictor_targets import PredictorTargets
 
 __all__ = [
     "ArraySource",
+    "DefectAugment",
+    "DeformAugment",
     "ElasticAugment",
     "GammaAugment",
+    "GaussianBlurAugment",
     "IntensityAugment",
     "IntensityScaleShiftAugment",
     "MaskedRandomLocation",
