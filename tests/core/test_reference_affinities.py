@@ -345,3 +345,19 @@ def test_weighted_mse_adds_a_sigmoid_head() -> None:
     with torch.no_grad():
         out = model(10 * torch.randn(2, 1, 20, 20))
     assert torch.all((out >= 0) & (out <= 1))
+
+
+def test_logits_in_training_and_probabilities_in_eval_mode_as_dacapos_model() -> None:
+    """DaCapo's affinities model trains logits and predicts with a sigmoid (eval_activation)."""
+    torch.manual_seed(0)
+    task = AffinitiesTaskConfig(name="affs").build()
+    architecture = UNetConfig(
+        name="u", input_shape=[20, 20, 20], num_fmaps=2, downsample_factors=[[2, 2, 2]]
+    ).build()
+    model = task.predictor.create_model(architecture)
+    raw = torch.randn(1, 1, 20, 20, 20)
+    logits = model.train()(raw)
+    with torch.no_grad():
+        probabilities = model.eval()(raw)
+    assert logits.min() < 0 or logits.max() > 1  # not squashed while training
+    torch.testing.assert_close(probabilities, torch.sigmoid(logits.detach()))

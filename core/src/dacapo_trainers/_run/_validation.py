@@ -105,6 +105,11 @@ class Validation:
 
         crops = self._prepare()
         was_training = bool(model.training)
+        # The loss takes what training gives it: a model's eval-only activation (DaCapo's
+        # Model.eval_activation, e.g. the affinities' sigmoid) is left out while validating.
+        eval_activation = getattr(model, "eval_activation", None)
+        if eval_activation is not None:
+            model.eval_activation = None
         model.eval()
         try:
             with torch.no_grad():
@@ -120,6 +125,8 @@ class Validation:
                 ]
         finally:
             model.train(was_training)
+            if eval_activation is not None:
+                model.eval_activation = eval_activation
         return sum(losses) / len(losses)
 
     def _prepare(self) -> list[_Crop]:

@@ -146,14 +146,17 @@ class AffinitiesPredictor:
         return InMemoryArray(weights, voxel_size=gt.voxel_size, offset=gt.offset)
 
     def create_model(self, architecture: Any) -> HeadModel:
-        """``architecture``, then a 1x1 convolution to one channel per offset (logits; with
-        ``sigmoid_head``, then a sigmoid).
+        """``architecture``, then a 1x1 convolution to one channel per offset: logits in
+        training and a sigmoid in eval mode, as DaCapo's model; with ``sigmoid_head``, a
+        sigmoid always.
 
         :raises ValueError: an offset reaches as far as the model's output shape (no voxel of
             an output crop would have that neighbour inside the crop: nothing to learn).
         """
-        activation = torch.nn.Sigmoid() if self.sigmoid_head else None
-        model = HeadModel(architecture, self.num_channels, activation)
+        if self.sigmoid_head:
+            model = HeadModel(architecture, self.num_channels, torch.nn.Sigmoid())
+        else:  # DaCapo's: logits in training, probabilities in eval mode
+            model = HeadModel(architecture, self.num_channels, eval_activation=torch.nn.Sigmoid())
         shape = tuple(int(s) for s in model.output_shape)
         for offset in self.neighborhood:
             if len(offset) == len(shape) and any(

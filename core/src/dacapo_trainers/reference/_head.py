@@ -12,7 +12,8 @@ _CONV = {2: torch.nn.Conv2d, 3: torch.nn.Conv3d}
 
 
 class HeadModel(torch.nn.Module):
-    """An architecture followed by a convolution to the task's channels (and an activation).
+    """An architecture followed by a convolution to the task's channels (and an activation;
+    in eval mode also ``eval_activation``, as DaCapo's ``Model``).
 
     As DaCapo's ``Model``: it exposes the architecture's ``input_shape``,
     ``eval_input_shape``, ``num_in_channels`` and ``scale``; ``num_out_channels`` is the
@@ -26,6 +27,7 @@ class HeadModel(torch.nn.Module):
         num_out_channels: int,
         activation: torch.nn.Module | None = None,
         kernel_size: int = 1,
+        eval_activation: torch.nn.Module | None = None,
     ) -> None:
         super().__init__()
         dims = len(architecture.input_shape)
@@ -36,6 +38,9 @@ class HeadModel(torch.nn.Module):
         self.architecture = architecture
         self.head = _CONV[dims](int(architecture.num_out_channels), num_out_channels, kernel_size)
         self.activation = activation if activation is not None else torch.nn.Identity()
+        #: Applied after ``activation`` in eval mode only, as DaCapo's ``Model`` does (its
+        #: affinities model trains logits and predicts probabilities).
+        self.eval_activation = eval_activation
         self.input_shape = tuple(architecture.input_shape)
         self.output_shape = tuple(int(s) - (kernel_size - 1) for s in architecture.output_shape)
         if min(self.output_shape) < 1:
@@ -66,5 +71,8 @@ class HeadModel(torch.nn.Module):
         return renamed
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Architecture, head, activation."""
-        return self.activation(self.head(self.architecture(x)))  # type: ignore[no-any-return]
+        """Architecture, head, activation; in eval mode then ``eval_activation``."""
+        result = self.activation(self.head(self.architecture(x)))
+        if not self.training and self.eval_activation is not None:
+            result = self.eval_activation(result)
+        return result  # type: ignore[no-any-return]
