@@ -240,8 +240,8 @@ def test_progress_bar_on_a_terminal_and_quiet(
         str(write_run(tmp_path / "piped.yaml", {**data, "output": str(tmp_path / "piped")})),
     )
     assert piped.returncode == 0
-    assert "loss=" not in piped.stderr  # not a terminal: no bar, but a plain line at the end
-    assert piped.stderr.count("tiny: iteration 3/3 (100%), loss ") == 1, piped.stderr
+    assert "loss=" not in piped.stderr  # not a terminal: no bar; lines only every 30 s
+    assert "tiny: iteration" not in piped.stderr, piped.stderr
 
 
 def test_plain_progress_lines_when_output_is_redirected(

@@ -8,7 +8,8 @@ import pytest
 
 from dacapo_trainers import ConfigError, InMemoryArray, structure_config
 from dacapo_trainers_gunpowder import GunpowderTrainerConfig
-from dacapo_trainers_gunpowder._pipeline import LoadedDataset, location_sampler
+from dacapo_trainers_gunpowder._preload import LoadedDataset
+from dacapo_trainers_gunpowder._samplers import location_sampler
 
 SHAPE = (30, 30, 30)
 BOX = np.full(3, 2, dtype=np.int64)  # a centre box of 2 voxels per axis

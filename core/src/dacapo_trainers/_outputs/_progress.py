@@ -2,7 +2,8 @@
 
 With output redirected (a batch job's log, ``nohup``, a pipe) a bar would draw nothing until
 the end; a line every :data:`INTERVAL_VARIABLE` seconds (default :data:`DEFAULT_INTERVAL_S`)
-says how far the run is instead, e.g. ``demo: iteration 120/300 (40%), loss 0.213, 1.9 it/s``.
+says how far the run is instead (and one at the end, where any came before), e.g.
+``demo: iteration 120/300 (40%), loss 0.213, 1.9 it/s``.
 """
 
 from __future__ import annotations
@@ -85,13 +86,15 @@ class ProgressBar:
 
 
 class ProgressLines:
-    """One line on stderr at most every ``interval`` seconds, and one at the end."""
+    """One line on stderr at most every ``interval`` seconds, and one at the end of a run that
+    printed any."""
 
     def __init__(self, name: str, total: int, start: int) -> None:
         self.name, self.total, self.start = name, total, start
         self.interval = progress_interval()
         self.began = self.last_line = time.monotonic()
         self.stats: TrainingIterationStats | None = None
+        self.printed = False
 
     def update(self, stats: TrainingIterationStats) -> None:
         self.stats = stats
@@ -99,12 +102,14 @@ class ProgressLines:
             self._print()
 
     def finish(self) -> None:
-        if self.stats is not None:
+        # the closing line only where lines came before (a short run stays silent, as before)
+        if self.stats is not None and self.printed:
             self._print()
 
     def _print(self) -> None:
         assert self.stats is not None  # invariant: called after an iteration
         self.last_line = now = time.monotonic()
+        self.printed = True
         done = self.stats.iteration + 1
         rate = (done - self.start) / max(now - self.began, 1e-9)
         share = f" ({100 * done // self.total}%)" if self.total else ""
