@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -46,24 +47,30 @@ CORE_PLUGIN_TESTS = (
 CORE_REMOTE = f"{CORE}[remote]"
 REMOTE_TEST_TOOLS = ("moto[server]", "aiobotocore[boto3]")
 
+# What CI runs. Every venv installs torch (about a minute of the run each), so sessions whose
+# install sets grow one into the next share one venv, in that order: each step runs before the
+# next step's packages are installed, so it sees exactly what its own session would install
+# (each plugin still alone with the core). The single sessions stay for focused runs.
 nox.options.sessions = [
     "lint",
-    "typecheck",
+    "typecheck-docs",  # typecheck, then docs
     "tests",
-    "tests-zarr3",
-    "tests-simple-tensor",
+    "zarr3",  # tests-zarr3, then tests-simple-tensor with zarr 3, then tests-distributed
+    "tests-simple-tensor(zarr='2')",
     "tests-gunpowder",
-    "tests-distributed",
-    "scaffold",
-    "docs",
-    "docs-core",
+    "docs-core-scaffold",  # docs-core, then scaffold
 ]
 nox.options.error_on_missing_interpreters = True
 
+# pip compiles every module it installs to bytecode (most of torch's install time), while the
+# tests import a small part of it: installs skip that, and Python compiles and caches what is
+# imported, which it only does where PYTHONDONTWRITEBYTECODE is unset.
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+
 
 def install(session: nox.Session, *packages: str) -> None:
-    """pip install through the constraints file."""
-    session.install(*CONSTRAINTS, *packages)
+    """pip install through the constraints file (without compiling to bytecode, see above)."""
+    session.install("--no-compile", *CONSTRAINTS, *packages)
 
 
 def existing_plugins(*names: str) -> list[str]:
@@ -87,6 +94,13 @@ def typecheck(session: nox.Session) -> None:
     install(session, "mypy==2.4.1", CORE, *plugins, "types-PyYAML", "pytest")  # pytest: the kit
     sources = [str(Path(plugin, "src")) for plugin in plugins]
     session.run("mypy", str(ROOT / "core" / "src" / "dacapo_trainers"), *sources)
+
+
+@nox.session(name="typecheck-docs", python="3.11")
+def typecheck_docs(session: nox.Session) -> None:
+    """typecheck, then docs in the same venv (a superset of typecheck's)."""
+    typecheck(session)
+    docs(session)
 
 
 @nox.session(python="3.11")
@@ -183,6 +197,18 @@ def tests_distributed(session: nox.Session) -> None:
     session.run("pytest", "plugins/distributed/tests", *session.posargs)
 
 
+@nox.session(python="3.11")
+def zarr3(session: nox.Session) -> None:
+    """tests-zarr3 (the core alone), then tests-simple-tensor with zarr 3 (+ simple-tensor),
+    then tests-distributed (+ distributed) in one venv; the core's TensorBoard extra, installed
+    first, stays for the plugins' tests (they do not use it). Takes no posargs."""
+    if session.posargs:
+        session.error("zarr3 takes no posargs: run its sessions one by one")
+    tests_zarr3(session)
+    tests_simple_tensor(session, "3")
+    tests_distributed(session)
+
+
 @nox.session(name="tests-dacapo", python="3.11")
 def tests_dacapo(session: nox.Session) -> None:
     """Not in the default list: DaCapo 0.3.5 itself writes the files our tests emulate.
@@ -250,6 +276,13 @@ def docs_core(session: nox.Session) -> None:
     install(session, CORE, "sphinx", "furo==2025.12.19")
     output = Path(session.create_tmp()) / "html"
     session.run("sphinx-build", "-W", "--keep-going", "-q", "-b", "html", "docs", str(output))
+
+
+@nox.session(name="docs-core-scaffold", python="3.11")
+def docs_core_scaffold(session: nox.Session) -> None:
+    """docs-core (before pytest is installed), then scaffold in the same venv."""
+    docs_core(session)
+    scaffold(session)
 
 
 @nox.session(python="3.11")

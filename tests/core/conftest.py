@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,11 +15,30 @@ from plugin_packages import AUTHOR_MISTAKES, PACKAGES, pip_install_target, write
 from dacapo_trainers.reference import make_demo_data
 
 
+def _shared_temp(factory: pytest.TempPathFactory) -> Path:
+    """A temporary folder that every pytest-xdist worker of this test run shares."""
+    base = factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
 def _site(factory: pytest.TempPathFactory, label: str, names: list[str]) -> Path:
-    """A folder where the throwaway plugins ``names`` are pip-installed (PYTHONPATH-style)."""
-    sources = factory.mktemp(f"{label}-sources")
-    target = factory.mktemp(f"{label}-site")
-    pip_install_target([write_package(sources, name) for name in names], target)
+    """A folder where the throwaway plugins ``names`` are pip-installed (PYTHONPATH-style).
+
+    Built once per test run, not once per worker: the first worker builds it under a file lock,
+    the others wait and use it (the tests only read it).
+    """
+    root = _shared_temp(factory) / f"dacapo-trainers-{label}-plugins"
+    root.mkdir(exist_ok=True)
+    target = root / "site"
+    with (root / "lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (root / "complete").exists():
+            for partial in (root / "sources", target):
+                shutil.rmtree(partial, ignore_errors=True)
+            sources = root / "sources"
+            sources.mkdir()
+            pip_install_target([write_package(sources, name) for name in names], target)
+            (root / "complete").touch()
     return target
 
 
