@@ -69,10 +69,13 @@ def test_no_module_of_the_kit_is_long() -> None:
 def test_the_public_names_stay() -> None:
     assert dacapo_trainers.testing.__all__ == [
         "IterationChecker",
+        "ToyModel",
+        "ToyUpsamplingModel",
         "TrainerConformance",
         "conformance_data",
         "conformance_tests",
         "loss_fall_problem",
+        "tiny_run_data",
         "toy_architecture_config",
         "toy_dataset_config",
         "toy_task_config",
