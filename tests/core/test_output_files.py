@@ -76,7 +76,9 @@ def test_nothing_is_written_before_the_inputs_are_checked(
     data["architecture_config"]["input_shape"] = [2, 2, 2]  # no U-Net fits: the model fails
     result = tensor_cli("train", str(write_run(tmp_path / "a.yaml", data)))
     assert result.returncode == 2
-    assert "$.architecture_config.input_shape" in result.stderr  # the field that is wrong
+    assert "$.architecture_config: UNetConfig 'tiny_unet' (dacapo-trainers 0.1.0) cannot be " in (
+        result.stderr
+    )
     assert "is too small" in result.stderr and "Nearest valid input shapes" in result.stderr
     assert not (tmp_path / "out").exists()
     checked = tensor_cli("validate", "--inputs", str(tmp_path / "a.yaml"))
