@@ -40,6 +40,7 @@ CORE_PLUGIN_TESTS = (
     "tests/core/test_dacapo_main.py",
     "tests/core/test_iterable_dataset.py",
     "tests/core/test_docs_iterable_dataset.py",
+    "tests/core/test_scaffold_base.py",
 )
 # Data at URLs: the core's remote extra, and a real S3 server on loopback for the tests (moto's
 # server mode); aiobotocore[boto3] pins a boto3 that s3fs's botocore accepts (without it pip

@@ -8,7 +8,7 @@ from typing import ClassVar
 
 import attrs
 
-from dacapo_trainers import Registry, RunConfig, TrainerConfig, structure_config
+from dacapo_trainers import Registry, TrainerConfig
 from dacapo_trainers._cli._demo_setup import demo_run_data
 from dacapo_trainers._plugins._known import known_distributions
 from dacapo_trainers._plugins._optional_hooks import demo_settings
@@ -30,16 +30,6 @@ def test_first_party_types_are_what_the_plugins_declare() -> None:
     declared = _declared_types()
     assert declared, f"no plugin pyproject.toml under {PLUGINS}"
     assert {name: set(types) for name, types in known_distributions().items()} == declared
-
-
-def test_the_demo_takes_its_trainer_settings_from_the_plugins_hook(tmp_path: Path) -> None:
-    """The core keeps no demo settings of its own: the plugin's hook supplies them."""
-    registry = Registry()
-    run = demo_run_data("GunpowderTrainerConfig", 10, tmp_path, registry)
-    assert run["trainer_config"]["num_data_fetchers"] == 2
-    assert run["trainer_config"]["augments"] == [{"__type__": "SimpleAugmentConfig"}]
-    config = structure_config(run, RunConfig, registry=registry)
-    assert config.trainer_config.num_data_fetchers == 2
 
 
 def test_a_trainer_without_the_hook_runs_the_demo_with_its_defaults(tmp_path: Path) -> None:

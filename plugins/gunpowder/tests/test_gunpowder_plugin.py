@@ -14,7 +14,8 @@ import torch
 from gunpowder_helpers import TinyTask, tiny_model, write_volume
 
 import dacapo_trainers_gunpowder
-from dacapo_trainers import structure_config, unstructure_config
+from dacapo_trainers import Registry, RunConfig, structure_config, unstructure_config
+from dacapo_trainers._cli._demo_setup import demo_run_data
 from dacapo_trainers_gunpowder import (
     ElasticAugmentConfig,
     GunpowderTrainerConfig,
@@ -154,3 +155,13 @@ def test_the_demo_settings_hook_gives_valid_fields_for_this_trainer_only() -> No
     assert [type(a).__name__ for a in config.augments] == ["SimpleAugmentConfig"]
     assert plugin.dacapo_trainers_demo_settings(type_name="SimpleAugmentConfig") is None
     assert plugin.dacapo_trainers_demo_settings(type_name="OtherTrainerConfig") is None
+
+
+def test_the_demo_takes_its_trainer_settings_from_the_plugins_hook(tmp_path: Path) -> None:
+    """The core keeps no demo settings of its own: the plugin's hook supplies them."""
+    registry = Registry()
+    run = demo_run_data("GunpowderTrainerConfig", 10, tmp_path, registry)
+    assert run["trainer_config"]["num_data_fetchers"] == 2
+    assert run["trainer_config"]["augments"] == [{"__type__": "SimpleAugmentConfig"}]
+    config = structure_config(run, RunConfig, registry=registry)
+    assert config.trainer_config.num_data_fetchers == 2

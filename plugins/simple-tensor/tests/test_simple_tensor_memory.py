@@ -6,13 +6,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from simple_tensor_helpers import ForegroundPredictor, SimpleTask, TinyModel, make_dataset
+from simple_tensor_helpers import ForegroundPredictor, SimpleTask, make_dataset
 
+from dacapo_trainers.testing import ToyModel
 from dacapo_trainers_simple_tensor import SimpleTensorTrainerConfig
 
 
 def test_raw_is_held_only_where_samples_reach_at_its_dtype(tmp_path: Path) -> None:
-    # raw 40³ uint16, gt 10³ from raw voxel 15; TinyModel: 12³ -> 8³, context 2
+    # raw 40³ uint16, gt 10³ from raw voxel 15; ToyModel: 12³ -> 8³, context 2
     rng = np.random.default_rng(0)
     raw = rng.integers(0, 60_000, size=(40, 40, 40), dtype=np.uint16)
     gt = (rng.random((10, 10, 10)) > 0.5).astype(np.uint64)
@@ -22,7 +23,7 @@ def test_raw_is_held_only_where_samples_reach_at_its_dtype(tmp_path: Path) -> No
     )
     trainer = config.build_trainer()
     trainer.seed = 0
-    model = TinyModel()
+    model = ToyModel()
     trainer.create_optimizer(model)
     trainer.build_batch_provider([dataset], model, SimpleTask(ForegroundPredictor()))
     with trainer:

@@ -257,11 +257,12 @@ def test_snapshots_are_dacapos_sample_0_with_world_geometry(tmp_path: Path) -> N
         }
         assert subfolders(tmp_path / f"snapshots.zarr/run/{iteration}/volumes") == names
         for name, array in arrays.items():
-            # sample 0, the single channel dropped: spatial axes only
+            # sample 0, the single channel dropped: spatial axes only; the mask of every sample
             shape = (12, 12, 12) if name == "raw" else (8, 8, 8)
+            shape = (2, *shape) if name == "mask" else shape
             assert array.data.shape == shape, name
             assert array.voxel_size == (8, 4, 4)
-            assert array.axis_names == ("z", "y", "x")
+            assert array.axis_names[-3:] == ("z", "y", "x")
         raw_start = (np.array(arrays["raw"].offset) - [64, 32, 32]) // [8, 4, 4]
         gt_start = (np.array(arrays["gt"].offset) - [96, 48, 48]) // [8, 4, 4]
         assert np.array_equal(np.array(arrays["target"].offset) - arrays["raw"].offset, [16, 8, 8])
@@ -271,7 +272,7 @@ def test_snapshots_are_dacapos_sample_0_with_world_geometry(tmp_path: Path) -> N
         np.testing.assert_array_equal(arrays["raw"].to_numpy(), normalized[window])
         window = tuple(slice(s, s + 8) for s in gt_start)
         np.testing.assert_array_equal(arrays["gt"].to_numpy(), gt[window])
-        np.testing.assert_array_equal(arrays["mask"].to_numpy(), mask[window])
+        np.testing.assert_array_equal(arrays["mask"].to_numpy()[0], mask[window])
         target = arrays["target"].to_numpy()
         np.testing.assert_array_equal(target, (gt[window] > 0).astype(np.float32))
         # d loss / d prediction of the weighted MSE, mean over the batch of 2 x 8³ voxels

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from dacapo_trainers import Array
 
 
-def _container_text(value: str | os.PathLike[str]) -> str:
+def container_text(value: str | os.PathLike[str]) -> str:
     """A container path or URL as text: ``str`` keeps a URL's ``//`` (DaCapo's UPath too)."""
     return value if isinstance(value, str) else str(value)
 
@@ -44,7 +44,7 @@ class ZarrArrayConfig(ArrayConfig):
     """
 
     file_name: str = attrs.field(
-        converter=_container_text,
+        converter=container_text,
         metadata={
             "help_text": "The file name of the zarr container: a local path, or an s3://, "
             "gs:// or http(s):// URL (read-only; needs dacapo-trainers[remote])."

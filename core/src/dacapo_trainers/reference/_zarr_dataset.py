@@ -10,6 +10,7 @@ import attrs
 
 from dacapo_trainers import Array, DatasetConfig, open_array
 
+from ._array_configs import container_text
 from ._lazy import LazyArray, LazyData, intensity_map
 
 
@@ -60,10 +61,11 @@ class ZarrDatasetConfig(DatasetConfig):
     """
 
     container: str = attrs.field(
+        converter=container_text,  # a Path given in Python becomes text, a URL keeps its //
         metadata={
             "help_text": "The zarr container holding the arrays: a local path, or an s3://, "
             "gs:// or http(s):// URL (read-only; needs dacapo-trainers[remote])."
-        }
+        },
     )
     raw: str = attrs.field(
         default="raw", metadata={"help_text": "The raw array's path inside the container."}
