@@ -230,7 +230,7 @@ def scaffold(session: nox.Session) -> None:
     if package.exists():
         shutil.rmtree(package)
     session.run("dacapo-trainers", "new-plugin", "scaffolded-trainer", "--dir", str(package))
-    install(session, str(package))
+    install(session, f"{package}[test]")  # its test extra, as its README says to install it
     with session.chdir(package):
         session.run("pytest", "-p", "no:cacheprovider", "-rs", *session.posargs)
     listed = session.run("dacapo-trainers", "plugins", silent=True) or ""
