@@ -28,6 +28,7 @@ CHECKS = [
     "test_config_builds_its_trainer",
     "test_can_train_on_datasets_with_gt",
     "test_cannot_train_without_gt",
+    "test_refuses_data_smaller_than_the_model_before_training",
     "test_iterate_yields_consecutive_stats",
     "test_iteration_can_be_set_to_resume",
     "test_loss_falls_on_the_toy_problem",

@@ -302,6 +302,11 @@ class ForgetfulTrainerConfig(KitProbeTrainerConfig):
     trainer_type: ClassVar[str] = f"{TRAINERS}:ForgetfulTrainer"
 
 
+@attrs.define(kw_only=True)
+class LateTrainerConfig(KitProbeTrainerConfig):
+    trainer_type: ClassVar[str] = f"{TRAINERS}:LateTrainer"
+
+
 @hookimpl
 def dacapo_trainers_trainer_configs() -> list[type[TrainerConfig]]:
     return [
@@ -312,6 +317,7 @@ def dacapo_trainers_trainer_configs() -> list[type[TrainerConfig]]:
         LeakyTrainerConfig,
         SilentSnapshotTrainerConfig,
         TensorLossTrainerConfig,
+        LateTrainerConfig,
     ]
 '''
 
@@ -342,6 +348,12 @@ class StuckTrainer(KitProbeTrainer):
 
 class GreedyTrainer(KitProbeTrainer):
     def cannot_train_reason(self, datasets):
+        return None
+
+
+class LateTrainer(KitProbeTrainer):
+    # Refuses data smaller than the model only once build_batch_provider reads it.
+    def cannot_train_model_reason(self, datasets, model, task):
         return None
 
 
@@ -409,6 +421,7 @@ from kit_probe import KitProbeTrainerConfig
 from kit_probe.broken import (
     ForgetfulTrainerConfig,
     GreedyTrainerConfig,
+    LateTrainerConfig,
     LeakyTrainerConfig,
     SilentSnapshotTrainerConfig,
     SkippingTrainerConfig,
@@ -469,6 +482,10 @@ class TestMissingConfig(TrainerConformance):
 
 class TestForgetful(TrainerConformance):
     config = ForgetfulTrainerConfig(**FIELDS)
+
+
+class TestLate(TrainerConformance):
+    config = LateTrainerConfig(**FIELDS)
 '''
 
 #: test id -> the advice its failure must contain
@@ -481,6 +498,11 @@ EXPECTED_FAILURES = {
     ),
     "TestGreedy::test_cannot_train_without_gt": (
         "GreedyTrainer.can_train accepted datasets without gt"
+    ),
+    "TestLate::test_refuses_data_smaller_than_the_model_before_training": (
+        "LateTrainer.build_batch_provider refused data smaller than the model's input (dataset "
+        "'toy' is too small for the model's input shape (28, 28, 28) (axis 0)), but "
+        "cannot_train_model_reason gave None"
     ),
     "TestLeaky::test_exit_releases_threads_and_processes": (
         "after `with trainer:` ended normally, LeakyTrainer left thread 'leaky-loader', "

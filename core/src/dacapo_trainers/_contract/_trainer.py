@@ -60,6 +60,7 @@ class Trainer(abc.ABC):
         trainer = config.build_trainer()          # Trainer(config)
         trainer.seed = run.seed                   # before anything draws random numbers
         reason = trainer.cannot_train_reason(datasets)   # None: fine
+        reason = trainer.cannot_train_model_reason(datasets, model, task)  # model built
         optimizer = trainer.create_optimizer(model)
         trainer.build_batch_provider(datasets, model, task, snapshot_container)
         trainer.load_state_dict(state)            # resuming only: the checkpoint's state,
@@ -160,6 +161,20 @@ class Trainer(abc.ABC):
         """Why this trainer cannot train on ``datasets``, or None if it can.
 
         The reason is one sentence a user can act on ("dataset 'cells' has no gt").
+        """
+        return None
+
+    def cannot_train_model_reason(
+        self, datasets: Sequence[Dataset], model: Model, task: Task
+    ) -> str | None:
+        """Why this trainer cannot train ``model`` for ``task`` on ``datasets``, or None.
+
+        The checks that need the model: a dataset smaller than the model's input, gt off the
+        grid the model predicts on. The driver calls it once the model is built (after
+        :meth:`cannot_train_reason` accepted the datasets) and before it writes anything, and
+        ``validate --inputs`` calls it too, so a user learns of the problem before a run
+        folder exists. A trainer whose :meth:`build_batch_provider` can refuse data for such
+        a reason says it here as well; the default finds nothing.
         """
         return None
 

@@ -5,7 +5,8 @@ output folder before step 3::
 
     1. read the run config; trainer = run.trainer_config.build_trainer()
     2. open and check the inputs (_run_inputs): seed everything; datasets;
-       trainer.cannot_train_reason(datasets); device; architecture, task, model
+       trainer.cannot_train_reason(datasets); device; architecture, task, model;
+       trainer.cannot_train_model_reason(datasets, model, task)
     3. claim the output folder (_output_folder): create and lock it, remove what killed
        writers left, refuse a different run in it, write run_config.json; only where
        trainer.is_output_process and no parent process holds the folder for this one

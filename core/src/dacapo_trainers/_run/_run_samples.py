@@ -86,6 +86,12 @@ class RunSamples(torch.utils.data.IterableDataset[dict[str, torch.Tensor]]):
             )
         with torch.random.fork_rng(devices=[]):  # weight init: leave the caller's generator be
             task, model = build_task_and_model(run, registry, source)
+        reason = trainer.cannot_train_model_reason(datasets, model, task)
+        if reason is not None:
+            trainer.close()
+            raise CannotTrainError(
+                f"{type(config).__name__} {config.name!r} cannot make samples: {reason}"
+            )
         try:
             trainer.build_batch_provider(datasets, model, task, snapshots)
         except ValueError as error:

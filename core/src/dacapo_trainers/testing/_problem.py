@@ -6,6 +6,7 @@ downsampling (input 28³, output 12³), a 40³ volume, nearest-neighbour affinit
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from ..reference import AffinitiesTaskConfig, UNetConfig, ZarrDatasetConfig, make_demo_data
@@ -17,6 +18,13 @@ DATA_SHAPE = (40, 40, 40)
 def write_toy_data(folder: Path, seed: int = 0) -> Path:
     """Write the toy volume (raw, gt, mask) to ``folder/toy.zarr``; returns the container."""
     return make_demo_data(folder / "toy.zarr", shape=DATA_SHAPE, seed=seed)
+
+
+def write_small_toy_data(folder: Path, input_shape: Sequence[int]) -> Path:
+    """Toy data one voxel smaller than ``input_shape`` on every axis, in
+    ``folder/small.zarr``: no crop of that input fits in it."""
+    shape = [max(1, int(size) - 1) for size in input_shape]
+    return make_demo_data(folder / "small.zarr", shape=shape, seed=0)
 
 
 def toy_architecture_config() -> UNetConfig:

@@ -15,8 +15,10 @@ import pytest
 
 from .._arrays._zarr_io import ZarrContainer
 from .._contract._config import DatasetConfig, TrainerConfig
+from .._contract._models import build_model
+from .._errors import CannotTrainError
 from .._plugins._registry import Registry
-from . import _checks
+from . import _checks, _problem
 from ._kit_base import KitBase, _calling, _fail, _has_geometry
 
 
@@ -57,6 +59,43 @@ class TrainingChecks(KitBase):
                 f"{reason!r}; override cannot_train_reason to return one sentence a user can act "
                 "on (e.g. \"dataset 'cells' has no gt\"); can_train then follows from it"
             )
+
+    def test_refuses_data_smaller_than_the_model_before_training(
+        self, trainer_config: TrainerConfig, tmp_path: Path
+    ) -> None:
+        """Data smaller than the model's input is refused by ``cannot_train_reason`` or
+        ``cannot_train_model_reason`` (asked before anything is written), not first by
+        ``build_batch_provider``; a trainer that pads such data and trains on it passes."""
+        if type(self).make_dataset_configs is not KitBase.make_dataset_configs:
+            pytest.skip("make_dataset_configs() is overridden: the kit cannot shrink that data")
+        task = self.make_task_config().build()
+        model = build_model(task, self.make_architecture_config().build())
+        if int(model.num_in_channels) != 1:
+            pytest.skip("the model does not take the toy data's single raw channel")
+        container = _problem.write_small_toy_data(tmp_path, model.input_shape)
+        datasets = [_problem.toy_dataset_config(container).build()]
+        trainer = trainer_config.build_trainer()
+        name = type(trainer).__name__
+        try:
+            with _calling(trainer, "cannot_train_reason(datasets)"):
+                if trainer.cannot_train_reason(datasets) is not None:
+                    return
+            with _calling(trainer, "cannot_train_model_reason(datasets, model, task)"):
+                if trainer.cannot_train_model_reason(datasets, model, task) is not None:
+                    return
+            try:
+                trainer.build_batch_provider(datasets, model, task, None)
+            except (ValueError, CannotTrainError) as error:
+                _fail(
+                    f"{name}.build_batch_provider refused data smaller than the model's input "
+                    f"({' '.join(str(error).split())[:300]}), but cannot_train_model_reason "
+                    "gave None: train learns of it only after it has written the run folder, "
+                    "and validate --inputs passes it. Return that reason from "
+                    "cannot_train_model_reason(datasets, model, task) (the driver asks it "
+                    "before writing anything), and call it from build_batch_provider"
+                )
+        finally:
+            trainer.close()
 
     # -- iterating -------------------------------------------------------------------------------
 

@@ -126,6 +126,12 @@ class DistributedTrainer(Trainer):
                 return shortage
         return self.inner.cannot_train_reason(datasets)
 
+    def cannot_train_model_reason(
+        self, datasets: Sequence[Dataset], model: Model, task: Task
+    ) -> str | None:
+        """The inner trainer's reason."""
+        return self.inner.cannot_train_model_reason(datasets, model, task)
+
     def can_train(self, datasets: Sequence[Dataset]) -> bool:
         """The inner trainer's answer."""
         return self.inner.can_train(datasets)

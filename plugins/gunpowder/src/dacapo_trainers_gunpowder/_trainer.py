@@ -67,24 +67,33 @@ class GunpowderTrainer(BatchTrainer):
         not overlap its gt; a sample point outside the gt; datasets whose raw channels, gt
         voxel size, gt channels or mask channels differ. With ``model`` (the driver does not
         pass it; :meth:`build_batch_provider` does), also raw smaller than the model input
-        along some axis, or with a channel count the model does not take. Whether a dataset
-        has a valid location is checked when the samplers are built.
+        along some axis, or with a channel count the model does not take (what
+        :meth:`cannot_train_model_reason` answers). Whether a dataset has a valid location is
+        checked when the samplers are built.
         """
         output_voxel = None
         if model is not None and datasets:
             output_voxel = output_voxel_size(model, datasets[0].raw.voxel_size)
         return datasets_problem(datasets, output_voxel, model)
 
+    def cannot_train_model_reason(
+        self, datasets: Sequence[Dataset], model: Model, task: Task
+    ) -> str | None:
+        """:meth:`cannot_train_reason` with the model: also gt off the grid the model predicts
+        on, raw smaller than the model input, raw channels the model does not take. Reads
+        only metadata; the driver asks before it writes anything."""
+        return self.cannot_train_reason(datasets, model)
+
     def prepare_batches(self, datasets: Sequence[Dataset], model: Model, task: Task) -> None:
         """Prepare the pipeline: arrays, location samplers, batch layout. Starts no process.
 
         Raises :class:`ValueError` with the reason where the datasets cannot be trained on
-        (see :meth:`cannot_train_reason`, here with the model) or where a dataset has no
+        (see :meth:`cannot_train_model_reason`) or where a dataset has no
         valid location (a masked centre, ``gt_min_reject``, the optional fraction rules);
         with data workers, also where this platform cannot fork them or
         ``DACAPO_TRAINERS_GUNPOWDER_WORKER_NICENESS`` is not an integer from 0 to 19.
         """
-        reason = self.cannot_train_reason(datasets, model)
+        reason = self.cannot_train_model_reason(datasets, model, task)
         if reason is not None:
             raise ValueError(reason)
         config = self.trainer_config

@@ -5,14 +5,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from dacapo_trainers import Array, Dataset, Model, output_voxel_size, sample_point_problem
-
-if TYPE_CHECKING:
-    from ._volumes import TrainingVolume
 
 _BYTES_PER_GB = 1e9
 
@@ -77,20 +73,25 @@ def geometry_problem(dataset: Dataset) -> str | None:
     return sample_point_problem(dataset)
 
 
-def model_problem(volumes: Sequence[TrainingVolume], model: Model) -> str | None:
-    """Why ``model`` cannot train on ``volumes``: raw channels it does not take, or gt not on
+def model_problem(datasets: Sequence[Dataset], model: Model) -> str | None:
+    """Why ``model`` cannot train on ``datasets``: raw channels it does not take, or gt not on
     the grid it predicts on (``model.scale`` of raw's voxel size); None if it can."""
-    for volume in volumes:
-        if volume.raw.shape[0] != model.num_in_channels:
+    for dataset in datasets:
+        assert dataset.gt is not None
+        raw = dataset.raw
+        count = 1 if raw.data.ndim == len(raw.voxel_size) else int(raw.data.shape[0])
+        if count != model.num_in_channels:
             return (
-                f"dataset {volume.name!r} has {volume.raw.shape[0]} raw channel(s) but the "
+                f"dataset {dataset.name!r} has {count} raw channel(s) but the "
                 f"model takes {model.num_in_channels}"
             )
-        predicted = output_voxel_size(model, volume.voxel_size)
-        if predicted != volume.gt_voxel_size:
+        voxel_size = tuple(int(v) for v in raw.voxel_size)
+        gt_voxel_size = tuple(int(v) for v in dataset.gt.voxel_size)
+        predicted = output_voxel_size(model, voxel_size)
+        if predicted != gt_voxel_size:
             return (
-                f"dataset {volume.name!r} has gt voxel size {volume.gt_voxel_size} but the "
-                f"model predicts at {predicted} from raw at {volume.voxel_size}; gt must be "
+                f"dataset {dataset.name!r} has gt voxel size {gt_voxel_size} but the "
+                f"model predicts at {predicted} from raw at {voxel_size}; gt must be "
                 "on the prediction's grid (SimpleTensorTrainer does not resample)"
             )
     return None

@@ -17,7 +17,7 @@ from ._checks import (
 )
 from ._config import SimpleTensorTrainerConfig
 from ._sampling import BatchSampler
-from ._volumes import load_volume
+from ._volumes import load_volume, reach_problem
 
 
 class SimpleTensorTrainer(BatchTrainer):
@@ -53,9 +53,8 @@ class SimpleTensorTrainer(BatchTrainer):
         Refused: no datasets, a dataset without gt, gt not on raw's grid or one finer by an
         integer factor (for a model that upsamples), a mask not on gt's grid, a sample point
         outside the gt, voxel sizes or gt channels that differ across datasets, and volumes
-        whose estimated size exceeds ``memory_budget_gb``. Whether each dataset is larger
-        than the model's input, and gt on the grid the model predicts on
-        (``model.scale``), are checked by :meth:`build_batch_provider`.
+        whose estimated size exceeds ``memory_budget_gb``. What needs the model is
+        :meth:`cannot_train_model_reason`'s.
         """
         if not datasets:
             return "there are no training datasets"
@@ -69,24 +68,36 @@ class SimpleTensorTrainer(BatchTrainer):
         estimate = sum(estimate_nbytes(dataset) for dataset in datasets)
         return budget_problem(estimate, self.trainer_config.memory_budget_gb, estimated=True)
 
+    def cannot_train_model_reason(
+        self, datasets: Sequence[Dataset], model: Model, task: Task
+    ) -> str | None:
+        """Why ``model`` cannot train on these datasets, or None: raw channels it does not
+        take, gt off the grid it predicts on (``model.scale``; no resampling), or a dataset
+        where no crop of its input and output shapes fits. Reads only metadata."""
+        problem = model_problem(datasets, model)
+        if problem is not None:
+            return problem
+        shapes = (tuple(model.input_shape), tuple(model.output_shape))
+        problems = (reach_problem(dataset, shapes) for dataset in datasets)
+        return next((problem for problem in problems if problem is not None), None)
+
     def prepare_batches(self, datasets: Sequence[Dataset], model: Model, task: Task) -> None:
         """Read what samples of every dataset can reach (gt and mask whole, raw where the
         model's input reaches around the gt) and compute its target and weight once.
 
         Raises :class:`ValueError` with the reason where the datasets cannot be trained on
-        (see :meth:`cannot_train_reason`), where a dataset is smaller than the model's input,
-        or where the volumes really need more than ``memory_budget_gb``.
+        (see :meth:`cannot_train_reason` and :meth:`cannot_train_model_reason`) or where the
+        volumes really need more than ``memory_budget_gb``.
         """
         reason = self.cannot_train_reason(datasets)
+        if reason is None:
+            reason = self.cannot_train_model_reason(datasets, model, task)
         if reason is not None:
             raise ValueError(reason)
         shapes = (tuple(model.input_shape), tuple(model.output_shape))
         volumes = [load_volume(dataset, task.predictor, shapes) for dataset in datasets]
         nbytes = sum(volume.nbytes for volume in volumes)
         problem = budget_problem(nbytes, self.trainer_config.memory_budget_gb, estimated=False)
-        if problem is not None:
-            raise ValueError(problem)
-        problem = model_problem(volumes, model)
         if problem is not None:
             raise ValueError(problem)
         config = self.trainer_config

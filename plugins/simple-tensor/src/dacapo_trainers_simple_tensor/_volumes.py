@@ -193,6 +193,16 @@ def _sample_region(
     return low, tuple(slice(b, e) for b, e in zip(begin, end, strict=True))
 
 
+def reach_problem(dataset: Dataset, shapes: tuple[Sequence[int], Sequence[int]]) -> str | None:
+    """Why no sample of the model's input and output ``shapes`` fits in ``dataset`` (raw or
+    gt smaller than the crops, along some axis), or None. Reads only metadata."""
+    try:
+        _sample_region(dataset, shapes)
+    except ValueError as error:
+        return str(error)
+    return None
+
+
 def _raw_tensor(data: np.ndarray[Any, Any]) -> torch.Tensor:
     """``data`` as a tensor of its own dtype (native byte order), or float32 where torch has no
     such dtype; batches convert it to float32 (DaCapo: ``torch.as_tensor(raw).float()``)."""
