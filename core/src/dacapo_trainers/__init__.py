@@ -45,6 +45,7 @@ from ._contract._trainer import RunLaunch, Trainer
 from ._errors import (
     CannotTrainError,
     CheckpointError,
+    ChunkReadError,
     ConfigError,
     ConfigIssue,
     DacapoTrainersError,
@@ -82,6 +83,7 @@ __all__ = [
     "BatchTrainerConfig",
     "CannotTrainError",
     "CheckpointError",
+    "ChunkReadError",
     "ConfigConverter",
     "ConfigError",
     "ConfigIssue",

@@ -17,6 +17,7 @@ Class tree::
         +-- OutputFolderError           the output folder cannot be used
         |   +-- OutputLockedError       another training holds it (pid and host known)
         +-- CheckpointError             no intact checkpoint to resume from
+        +-- ChunkReadError              a chunk of an input array cannot be read
         +-- TrainingFailedError         something raised during training (cause chained)
 
     RunInterrupted (BaseException)      SIGINT or SIGTERM stopped the run
@@ -145,6 +146,13 @@ class CheckpointError(TrainingError):
     """No checkpoint of the run can be used to resume (each one is damaged or refused)."""
 
 
+class ChunkReadError(TrainingError):
+    """A chunk of an input array cannot be read (corrupt, truncated, gone): the message names
+    the dataset and the array where known, the chunk and its voxels; the codec's or store's
+    error is chained. During a run it stops the run like any failure in training
+    (:class:`TrainingFailedError`, checkpoints kept)."""
+
+
 class TrainingFailedError(TrainingError):
     """Something raised while the run trained; ``iteration`` is where, the cause is chained.
 
@@ -186,6 +194,19 @@ class RunInterrupted(BaseException):
 class DacapoTrainersWarning(UserWarning):
     """Something was repaired or skipped so that a run could go on (e.g. a damaged checkpoint
     set aside); the message says what and where."""
+
+
+def chunk_read_error(error: BaseException) -> ChunkReadError | None:
+    """The :class:`ChunkReadError` behind ``error``: itself, or the first one among its causes
+    and contexts (a data pipeline may wrap it, as gunpowder wraps a node's error)."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        if isinstance(current, ChunkReadError):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
 
 
 def first_line(error: BaseException, limit: int | None = 200, empty: str | None = None) -> str:

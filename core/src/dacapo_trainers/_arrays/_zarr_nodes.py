@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 from ._axes import SPATIAL_AXES, default_axis_names
+from ._chunk_reads import CheckedReads
 from ._locations import Location, RemotePath
 from ._remote import RemoteAccessError
 from ._remote_data import RemoteData
@@ -129,7 +130,8 @@ def open_node(container: Location, dataset: str) -> ZarrArray:
             return _open_scale(container, dataset, node.parent, node.name, multiscales)
     array = _open_zarr_array(container, dataset, node)
     voxel_size, offset, axis_names = _attribute_geometry(container, dataset, attributes, array.ndim)
-    return ZarrArray(data=array, voxel_size=voxel_size, offset=offset, axis_names=axis_names)
+    data = CheckedReads(array, str(node))
+    return ZarrArray(data=data, voxel_size=voxel_size, offset=offset, axis_names=axis_names)
 
 
 def _check_format(container: Location, dataset: str, zarr_format: int | None) -> None:
@@ -205,7 +207,8 @@ def _open_scale(
     voxel_size, offset, axis_names = _ome_geometry(
         container, dataset, multiscales, scale_path, array.ndim
     )
-    return ZarrArray(data=array, voxel_size=voxel_size, offset=offset, axis_names=axis_names)
+    data = CheckedReads(array, str(node))
+    return ZarrArray(data=data, voxel_size=voxel_size, offset=offset, axis_names=axis_names)
 
 
 def _numbers(value: Any) -> list[float] | None:

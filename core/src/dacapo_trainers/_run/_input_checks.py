@@ -12,11 +12,13 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from .._arrays._chunk_reads import describe_chunk, first_unreadable
 from .._errors import ConfigIssue
 
 _FLOAT32 = 4
@@ -159,10 +161,9 @@ def _unreadable_chunk(data: Any, whole_limit: int = CHUNK_CHECK_BYTES) -> str | 
     """Why a chunk of a zarr array cannot be read (corrupt, truncated), or None.
 
     Every chunk is read where the array holds at most ``whole_limit`` bytes; of a larger one
-    its first and last chunks (reading all of it would take as long as a pass over the data).
+    its first and last chunks (reading all of it would take as long as a pass over the data;
+    a chunk that fails later, during training, is named by :class:`ChunkReadError`).
     """
-    import itertools
-
     import numpy as np
 
     source = data
@@ -172,39 +173,19 @@ def _unreadable_chunk(data: Any, whole_limit: int = CHUNK_CHECK_BYTES) -> str | 
     shape = tuple(int(s) for s in getattr(source, "shape", ()))
     if not isinstance(chunks, tuple) or len(chunks) != len(shape) or not shape:
         return None
-    counts = [max(1, -(-size // int(chunk))) for size, chunk in zip(shape, chunks, strict=True)]
+    chunks = tuple(max(1, int(c)) for c in chunks)
     every = math.prod(shape) * np.dtype(source.dtype).itemsize <= whole_limit
+    counts = [-(-size // chunk) for size, chunk in zip(shape, chunks, strict=True)]
     indices = (
         itertools.product(*(range(c) for c in counts))
         if every
-        else [tuple(0 for _ in counts), tuple(c - 1 for c in counts)]
+        else [tuple(0 for _ in counts), tuple(max(0, c - 1) for c in counts)]
     )
-    for index in indices:
-        box = tuple(
-            slice(i * int(c), min((i + 1) * int(c), size))
-            for i, c, size in zip(index, chunks, shape, strict=True)
-        )
-        try:
-            np.asarray(source[box])
-        except Exception as error:  # any codec's or store's complaint: the chunk is damaged
-            where = _location(source)
-            return (
-                f"{where + ' ' if where else ''}has a chunk that cannot be read: chunk "
-                f"{'.'.join(str(i) for i in index)} (voxels "
-                f"{', '.join(f'{b.start}:{b.stop}' for b in box)}): {type(error).__name__}: "
-                f"{' '.join(str(error).split())[:200] or 'no message'}. Restore the container "
-                "from a copy, or write that chunk again"
-            )
-    return None
-
-
-def _location(array: Any) -> str:
-    """Where a zarr array lies (its folder), for messages; empty where unknown."""
-    store_path = getattr(array, "store_path", None)  # zarr 3
-    if store_path is not None:
-        return str(store_path)
-    folder = getattr(getattr(array, "store", None), "path", None)  # zarr 2
-    return str(folder) if folder else ""
+    found = first_unreadable(source, indices, chunks)
+    if found is None:
+        return None
+    where = getattr(source, "location", "")
+    return f"{where + ' ' if where else ''}has {describe_chunk(*found)}"
 
 
 def _any_nonzero(data: Any, slab_bytes: int = 64 << 20) -> bool:

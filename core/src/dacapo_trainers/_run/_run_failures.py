@@ -6,7 +6,7 @@ import errno
 import signal
 from pathlib import Path
 
-from .._errors import RunInterrupted, flat_message, raised_in
+from .._errors import RunInterrupted, chunk_read_error, flat_message, raised_in
 
 # Errors that say the output folder's disk or permissions failed a write.
 _WRITE_ERRNOS = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EROFS}
@@ -55,10 +55,13 @@ def failure_message(
             f"output folder {output}: {error.strerror}{target}. Free disk space (or raise the "
             f"file-size limit or quota, or choose another output); {then}"
         )
+    chunk_error = chunk_read_error(error)  # the damaged chunk, not the wrappers around it
+    error = chunk_error or error
+    origin = chunk_error.__cause__ if chunk_error and chunk_error.__cause__ else error
     return (
         f"the run stopped at iteration {iteration} while {doing} ({trainer}): "
         f"{type(error).__name__}: {flat_message(error, limit=600)} "
-        f"(raised in {raised_in(error)}). Fix the cause (--debug shows the traceback); {then}"
+        f"(raised in {raised_in(origin)}). Fix the cause (--debug shows the traceback); {then}"
     )
 
 

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 import attrs
 
+from .._arrays._chunk_reads import label_reads
 from .._configs._duplicates import duplicate_dataset_names
 from .._configs._run_config import RunConfig
 from .._contract._models import build_model
@@ -90,7 +91,8 @@ def resolve_device(name: str) -> Any:
 def open_inputs(
     run: RunConfig, trainer: Trainer, registry: Registry, source: str | None
 ) -> RunInputs:
-    """Seed, open the datasets, ask the trainer, build task and model (order of the driver).
+    """Seed, open the datasets, ask the trainer, build task and model, ask the trainer again
+    with the model (order of the driver).
 
     :raises ConfigError: a dataset, the architecture or the task cannot be built (the issue
         names its config path), or a dataset's weight or geometry is unusable.
@@ -105,11 +107,7 @@ def open_inputs(
     reason = trainer.cannot_train_reason(datasets)
     if reason is None and not trainer.can_train(datasets):
         reason = "it gave no reason"
-    if reason is not None:
-        raise CannotTrainError(
-            f"{type(run.trainer_config).__name__} {run.trainer_config.name!r} cannot train "
-            f"on datasets {', '.join(repr(d.name) for _, d in dataset_configs(run))}: {reason}"
-        )
+    _refuse(run, reason)
     device = resolve_device(run.device)
     task, model = build_task_and_model(run, registry, source)
     # What no trainer can train on, checked here so that validate --inputs says it too.
@@ -120,7 +118,19 @@ def open_inputs(
     issues += [memory] if memory is not None else []
     if issues:
         raise ConfigError(issues, source)
+    _refuse(run, trainer.cannot_train_model_reason(datasets, model, task))
     return RunInputs(datasets, task, model, device)
+
+
+def _refuse(run: RunConfig, reason: str | None) -> None:
+    """Raise the CannotTrainError of the trainer's ``reason`` (None: nothing to refuse)."""
+    if reason is None:
+        return
+    names = ", ".join(repr(d.name) for _, d in dataset_configs(run))
+    raise CannotTrainError(
+        f"{type(run.trainer_config).__name__} {run.trainer_config.name!r} cannot train "
+        f"on datasets {names}: {reason}"
+    )
 
 
 def open_datasets(run: RunConfig, registry: Registry, source: str | None) -> list[Any]:
@@ -136,6 +146,11 @@ def open_datasets(run: RunConfig, registry: Registry, source: str | None) -> lis
     issues = check_datasets(datasets, [path for path, _ in paths])
     if issues:
         raise ConfigError(issues, source)
+    for dataset in datasets:  # a chunk that fails to read later names its dataset and array
+        for role in _ARRAYS:
+            array = getattr(dataset, role, None)
+            if array is not None:
+                label_reads(array.data, f"dataset {dataset.name!r}, its {role} array")
     return datasets
 
 

@@ -33,6 +33,7 @@ from .._configs._run_config import RunConfig
 from .._contract._trainer import Trainer
 from .._errors import (
     CannotTrainError,
+    ChunkReadError,
     DacapoTrainersError,
     DacapoTrainersWarning,
     NonFiniteLossError,
@@ -165,6 +166,8 @@ class TrainingLoop:
         """Run the block as ``doing``: an unexpected error in it stops the run, saying so."""
         try:
             yield
+        except ChunkReadError as error:  # the data's fault, but the run was under way
+            raise self._failed(error, iteration, doing) from error
         except DacapoTrainersError:
             raise
         except Exception as error:

@@ -151,4 +151,6 @@ def describe(error: BaseException) -> str:
     lines = [line for line in text.splitlines() if line.strip()]
     nodes = re.findall(r"Exception in (\S+) while processing", text)
     where = f" (in node {nodes[-1]})" if nodes else ""
-    return (lines[-1].strip() if lines else type(error).__name__) + where
+    last = lines[-1].strip() if lines else type(error).__name__
+    # a traceback names other modules' exceptions by their full path: keep the class name
+    return re.sub(r"^(?:\w+\.)+(\w+): ", r"\1: ", last) + where
