@@ -39,7 +39,7 @@ class CheckedReads:
         return getattr(self._array, name)
 
     def __len__(self) -> int:
-        return len(self._array)
+        return int(self._array.shape[0])  # zarr 3's arrays have no len()
 
     def __getitem__(self, key: Any) -> Any:
         try:
