@@ -16,6 +16,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from .._errors import ChunkReadError, DacapoTrainersError
+from ._remote import RemoteAccessError
 
 Box = tuple[slice, ...]
 
@@ -44,7 +45,7 @@ class CheckedReads:
     def __getitem__(self, key: Any) -> Any:
         try:
             return self._array[key]
-        except (IndexError, TypeError, DacapoTrainersError):
+        except (IndexError, TypeError, DacapoTrainersError, RemoteAccessError):
             raise  # the caller's key, or an error that already says what failed
         except Exception as error:  # a codec's or store's complaint about the data
             raise ChunkReadError(self._message(key, error)) from error
