@@ -11,9 +11,8 @@ from pathlib import Path
 import numpy as np
 import pluggy
 import pytest
-from conftest import CLI
 from plugin_packages import pip_install_target
-from run_helpers import run_data, write_run
+from run_helpers import CLI, run_data, write_run
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
 
