@@ -35,12 +35,12 @@ CORE_TESTED = f"{CORE}[tensorboard,bioimageio,remote]"
 FUNLIB_PERSISTENCE = "funlib.persistence>=0.6,<0.7"
 # The core's tests that train with a plugin; they run in that plugin's session.
 CORE_PLUGIN_TESTS = (
-    "tests/core/test_dacapo_plugins.py",
-    "tests/core/test_remote_training.py",
-    "tests/core/test_dacapo_main.py",
-    "tests/core/test_iterable_dataset.py",
-    "tests/core/test_docs_iterable_dataset.py",
-    "tests/core/test_scaffold_base.py",
+    "tests/core/dacapo_compat/test_dacapo_plugins.py",
+    "tests/core/arrays/test_remote_training.py",
+    "tests/core/dacapo_compat/test_dacapo_main.py",
+    "tests/core/run/test_iterable_dataset.py",
+    "tests/core/docs/test_docs_iterable_dataset.py",
+    "tests/core/scaffold/test_scaffold_base.py",
 )
 # Data at URLs: the core's remote extra, and a real S3 server on loopback for the tests (moto's
 # server mode); aiobotocore[boto3] pins a boto3 that s3fs's botocore accepts (without it pip
@@ -137,17 +137,18 @@ def tests(session: nox.Session) -> None:
 ZARR_TESTS = [
     f"tests/core/{name}.py"
     for name in (
-        "test_zarr_io",
-        "test_axis_names",
-        "test_reference_zarr_dataset",
-        "test_reference_demo_data",
-        "test_dacapo_data",
-        "test_dacapo_configs",
-        "test_batch_trainer",
-        "test_previews",
-        "test_tensorboard",
-        "test_cli_fuzz",
-        "test_remote_data",
+        "arrays/test_zarr_io",
+        "arrays/test_chunk_reads",
+        "arrays/test_axis_names",
+        "reference/test_reference_zarr_dataset",
+        "reference/test_reference_demo_data",
+        "dacapo_compat/test_dacapo_data",
+        "dacapo_compat/test_dacapo_configs",
+        "batches/test_batch_trainer",
+        "outputs/test_previews",
+        "outputs/test_tensorboard",
+        "cli/test_cli_fuzz",
+        "arrays/test_remote_data",
     )
 ]
 
@@ -219,7 +220,12 @@ def tests_dacapo(session: nox.Session) -> None:
     """
     # aiobotocore[boto3]: as in dacapo-parity, keeps pip from backtracking for a long time.
     install(session, CORE, "dacapo-ml==0.3.5", "aiobotocore[boto3]", *TEST_TOOLS)
-    session.run("pytest", "tests/core/test_dacapo_ml.py", *session.posargs, env={"DACAPO_ML": "1"})
+    session.run(
+        "pytest",
+        "tests/core/dacapo_compat/test_dacapo_ml.py",
+        *session.posargs,
+        env={"DACAPO_ML": "1"},
+    )
 
 
 @nox.session(python="3.11")

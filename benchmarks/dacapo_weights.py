@@ -3,11 +3,11 @@
 Run by ``nox -s dacapo-parity`` (one environment holding ``dacapo-ml==0.3.5`` and
 ``dacapo-trainers``); exits 1 when a check fails. Three parts:
 
-1. **The fixture** ``tests/core/data/dacapo_weights/``: a DaCapo run folder whose weights
-   DaCapo itself wrote. DaCapo 0.3.5 builds the model of the test suite's DaCapo run (a
-   CNNectomeUNet with 2 feature maps, one downsampling, input 28³, with AffinitiesTask's head
-   of 3 offsets; torch seed 0), DaCapo's DummyTrainer makes its optimizer (RAdam, lr 1e-3), one
-   step is taken on a fixed random batch with the task's loss, and DaCapo's
+1. **The fixture** ``tests/core/dacapo_compat/data/dacapo_weights/``: a DaCapo run folder
+   whose weights DaCapo itself wrote. DaCapo 0.3.5 builds the model of the test suite's DaCapo
+   run (a CNNectomeUNet with 2 feature maps, one downsampling, input 28³, with AffinitiesTask's
+   head of 3 offsets; torch seed 0), DaCapo's DummyTrainer makes its optimizer (RAdam, lr
+   1e-3), one step is taken on a fixed random batch with the task's loss, and DaCapo's
    ``LocalWeightsStore.store_weights`` writes ``dacapo_affinities/checkpoints/iterations/1``.
    Beside it, ``names.json``: DaCapo's state-dict keys and shapes for several architecture
    variants (attention, batch norm, transposed convolutions, extra upsampling, 2D).
@@ -41,7 +41,7 @@ from typing import Any
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-FIXTURE = ROOT / "tests" / "core" / "data" / "dacapo_weights"
+FIXTURE = ROOT / "tests" / "core" / "dacapo_compat" / "data" / "dacapo_weights"
 RUN_NAME = "dacapo_affinities"
 NEIGHBORHOOD_3D = [[1, 0, 0], [0, 1, 0], [0, 0, 1]]
 #: The architecture of the test suite's DaCapo run (tests/core/dacapo_run_files.py), with

@@ -1,10 +1,10 @@
 """Sphinx configuration: offline, quick, and strict (the build runs with -W).
 
 The tutorial and the example plugin show their files inline (``code-block`` with a
-``:caption:`` naming the file); ``tests/core/test_docs_tutorial.py`` checks that the tutorial's
-are what ``dacapo-trainers new-plugin my-trainer`` writes, and
-``tests/core/test_docs_example_plugin.py`` installs the example plugin from its page and runs
-the conformance kit on it. For the doctests, the scaffold is written here into
+``:caption:`` naming the file); ``tests/core/docs/test_docs_tutorial.py`` checks that the
+tutorial's are what ``dacapo-trainers new-plugin my-trainer`` writes, and
+``tests/core/docs/test_docs_example_plugin.py`` installs the example plugin from its page and
+runs the conformance kit on it. For the doctests, the scaffold is written here into
 ``_build/example-plugin`` and the example plugin's files into ``_build/example-mixup``, both put
 on ``sys.path``.
 

@@ -79,8 +79,9 @@ say "installed: $(tr '\n' ' ' < "$OUT/versions.txt")"
 # -- the test suites, side by side ------------------------------------------------------------
 # The core suite in four parts (its slowest files alone), so that no part takes much longer
 # than the gunpowder suite; six pytest processes on the machine's 16 cores.
-HEAVY=(tests/core/test_config_round_trip.py tests/core/test_training_driver.py
-    tests/core/test_plugin_discovery.py tests/core/test_cli_fuzz.py tests/core/test_testing_kit.py)
+HEAVY=(tests/core/configs/test_config_round_trip.py tests/core/run/test_training_driver.py
+    tests/core/plugins/test_plugin_discovery.py tests/core/cli/test_cli_fuzz.py
+    tests/core/testing/test_testing_kit.py)
 SUITES=(
     "core-1|${HEAVY[0]}"
     "core-2|${HEAVY[1]}"

@@ -5,12 +5,11 @@ from __future__ import annotations
 import fcntl
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from plugin_packages import AUTHOR_MISTAKES, PACKAGES, pip_install_target, write_package
+from run_helpers import CLI
 
 from dacapo_trainers.reference import make_demo_data
 
@@ -70,34 +69,6 @@ def good_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def demo_zarr(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The synthetic demo volume (raw, gt, mask), 40 voxels per axis."""
     return make_demo_data(tmp_path_factory.mktemp("data") / "demo.zarr", shape=(40, 40, 40))
-
-
-class CLI:
-    """Runs ``python -m dacapo_trainers`` in a subprocess with plugins on PYTHONPATH."""
-
-    def __init__(self, site: Path, tmp_path: Path) -> None:
-        self.site = site
-        self.import_log = tmp_path / "imports.log"
-        self.env = {
-            key: value for key, value in os.environ.items() if not key.startswith("DACAPO_")
-        }
-        self.env["PYTHONPATH"] = str(site)
-        self.env["DT_IMPORT_LOG"] = str(self.import_log)
-
-    def __call__(self, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "dacapo_trainers", *args],
-            env={**self.env, **env},
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-
-    def imported(self) -> list[str]:
-        """Plugin modules imported by the runs so far (each logs itself when imported)."""
-        if not self.import_log.exists():
-            return []
-        return self.import_log.read_text().split()
 
 
 @pytest.fixture

@@ -1,5 +1,6 @@
-"""Run files of the tiny real trainer (dt-tensor) and what runs leave behind, for the tests of
-the driver, the output folder's lock, signals and checkpoints.
+"""Run files of the tiny real trainer (dt-tensor), the command run with throwaway plugins on
+``PYTHONPATH`` (:class:`CLI`, the ``cli`` fixtures' type) and what runs leave behind, for the
+tests of the driver, the output folder's lock, signals and checkpoints.
 
 A uniquely named module (not ``conftest``), so that test runs over several packages do not
 import another package's helpers.
@@ -135,3 +136,31 @@ def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
         timeout=600,
         cwd=cwd,
     )
+
+
+class CLI:
+    """Runs ``python -m dacapo_trainers`` in a subprocess with plugins on PYTHONPATH."""
+
+    def __init__(self, site: Path, tmp_path: Path) -> None:
+        self.site = site
+        self.import_log = tmp_path / "imports.log"
+        self.env = {
+            key: value for key, value in os.environ.items() if not key.startswith("DACAPO_")
+        }
+        self.env["PYTHONPATH"] = str(site)
+        self.env["DT_IMPORT_LOG"] = str(self.import_log)
+
+    def __call__(self, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "dacapo_trainers", *args],
+            env={**self.env, **env},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    def imported(self) -> list[str]:
+        """Plugin modules imported by the runs so far (each logs itself when imported)."""
+        if not self.import_log.exists():
+            return []
+        return self.import_log.read_text().split()

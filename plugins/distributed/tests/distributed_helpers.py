@@ -18,6 +18,8 @@ from typing import Any
 import torch
 import yaml
 
+from dacapo_trainers.testing import tiny_run_data
+
 FAULTS = Path(__file__).parent / "faults"
 #: Safety net for a run that should end: far above what any run here takes.
 RUN_LIMIT_S = 300
@@ -46,39 +48,25 @@ def run_data(
     checkpoint_interval: int,
     **distributed: Any,
 ) -> dict[str, Any]:
-    """A run of the tiny U-Net (20³ in, 4³ out) with affinities, wrapped for 2 ranks."""
-    return {
-        "name": output.name,
-        "trainer_config": {
-            "__type__": "DistributedTrainerConfig",
-            "nproc_per_node": 2,
-            "backend": "gloo",
-            "timeout": 20.0,
-            **distributed,
-            "trainer_config": inner,
-        },
-        "architecture_config": {
-            "__type__": "UNetConfig",
-            "name": "tiny",
-            "input_shape": [20, 20, 20],
-            "num_fmaps": 2,
-            "downsample_factors": [[2, 2, 2]],
-        },
-        "task_config": {"__type__": "AffinitiesTaskConfig", "name": "affinities"},
-        "datasets": [
-            {
-                "__type__": "ZarrDatasetConfig",
-                "name": "demo",
-                "container": str(container),
-                "mask": "mask",
-            }
-        ],
-        "num_iterations": num_iterations,
-        "checkpoint_interval": checkpoint_interval,
-        "output": str(output),
-        "seed": 7,
-        "device": "cpu",
+    """The kit's tiny run (a 20³ U-Net with affinities on the CPU), wrapped for 2 ranks."""
+    trainer = {
+        "__type__": "DistributedTrainerConfig",
+        "nproc_per_node": 2,
+        "backend": "gloo",
+        "timeout": 20.0,
+        **distributed,
+        "trainer_config": inner,
     }
+    data = tiny_run_data(
+        trainer,
+        container,
+        output,
+        num_iterations=num_iterations,
+        checkpoint_interval=checkpoint_interval,
+        seed=7,
+    )
+    data["datasets"][0]["mask"] = "mask"  # the demo volume's mask (ones): the workers read it too
+    return data
 
 
 def train(

@@ -94,24 +94,11 @@ class TinyTask:
     loss: Any = attrs.field(factory=TinyLoss)
 
 
-def tiny_model(input_shape: tuple[int, ...] = (8, 8, 8)) -> Any:
-    """A 3x3x3 valid convolution: output = input - 2 per axis."""
-    import torch
+def tiny_model(input_shape: tuple[int, int, int] = (8, 8, 8)) -> Any:
+    """The kit's toy model with one valid 3x3x3 convolution: output = input - 2 per axis."""
+    from dacapo_trainers.testing import ToyModel  # imports torch
 
-    class Tiny(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.conv = torch.nn.Conv3d(1, 1, 3)
-            self.input_shape = input_shape
-            self.output_shape = tuple(s - 2 for s in input_shape)
-            self.eval_input_shape = input_shape
-            self.num_in_channels = 1
-            self.num_out_channels = 1
-
-        def forward(self, x: Any) -> Any:
-            return torch.sigmoid(self.conv(x))
-
-    return Tiny()
+    return ToyModel(input_shape=input_shape, convolutions=1)
 
 
 def child_pids() -> set[int]:

@@ -9,8 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import CLI
-from run_helpers import run_data, write_run
+from run_helpers import CLI, run_data, write_run
 
 from dacapo_trainers import write_array
 

@@ -20,10 +20,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import CLI
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from run_helpers import run_data, stats_of, write_run
+from run_helpers import CLI, run_data, stats_of, write_run
 
 from dacapo_trainers import CheckpointError, DacapoTrainersWarning
 from dacapo_trainers._outputs._checkpoints import (

@@ -12,8 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import CLI
-from run_helpers import final_weights, run_data, stats_of, write_run
+from run_helpers import CLI, final_weights, run_data, stats_of, write_run
 
 from dacapo_trainers import Registry, hookimpl, load_run_config, train
 

@@ -17,7 +17,7 @@ import attrs
 import numpy as np
 import pytest
 import torch
-from test_batch_trainer import CPU, ToyConfig, ToyModel, ToyTrainer, losses, saved_state
+from test_batch_trainer import CPU, ToyConfig, ToyModels, ToyTrainer, losses, saved_state
 from test_batch_trainer import make as make_toy
 
 from dacapo_trainers import (
@@ -30,20 +30,23 @@ from dacapo_trainers import (
     structure_config,
 )
 from dacapo_trainers._batches._precision import MixedPrecision, precision_problem
+from dacapo_trainers.testing import ToyModel
 
-#: A fixed 3x3x3 kernel: the target is what a model of the toy's shape can learn exactly.
+#: A fixed 3x3x3 kernel: the target is what a model of the toy's shape (one convolution)
+#: learns exactly. Raw in [-1, 1] and this scale keep every gradient below a third of what
+#: overflows at fp16's first loss scale (65536), so that no step is skipped.
 TEACHER = torch.Generator().manual_seed(3)
-KERNEL = torch.randn((1, 1, 3, 3, 3), generator=TEACHER) * 0.3
+KERNEL = torch.randn((1, 1, 3, 3, 3), generator=TEACHER) * 0.1
 
 
 class LearnableTrainer(ToyTrainer):
-    """The toy's random crops, with the target sigmoid(teacher convolution of raw)."""
+    """The toy's random crops, with the target a teacher convolution of raw."""
 
     def next_batch(self, index: int) -> Batch:
         batch = super().next_batch(index)
-        raw = batch.raw * 4 - 2
+        raw = batch.raw * 2 - 1
         batch.raw = raw
-        batch.target = torch.sigmoid(torch.nn.functional.conv3d(raw, KERNEL))
+        batch.target = torch.nn.functional.conv3d(raw, KERNEL)
         return batch
 
 
@@ -55,15 +58,18 @@ class LearnableConfig(ToyConfig):
 
 
 class PlainModel(ToyModel):
-    """The toy convolution without the test hooks in its forward (for torch.compile)."""
+    """The toy convolution without recording its inputs in its forward (for torch.compile)."""
+
+    def __init__(self) -> None:
+        super().__init__(input_shape=(8, 8, 8), convolutions=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(self.conv(x))
+        return self.net(x)  # type: ignore[no-any-return]
 
 
 def make(
     seed: int = 0, **overrides: Any
-) -> tuple[LearnableTrainer, ToyModel, torch.optim.Optimizer]:
+) -> tuple[LearnableTrainer, ToyModels, torch.optim.Optimizer]:
     """A learnable toy trainer (no warmup), its model and optimizer, ready to iterate."""
     overrides.setdefault("warmup_iterations", 0)
     trainer, model, optimizer = make_toy(seed, config_class=LearnableConfig, **overrides)
@@ -92,10 +98,10 @@ def test_mixed_precision_trains_and_the_loss_falls(precision: str) -> None:
 def test_mixed_precision_steps_compute_in_the_autocast_dtype() -> None:
     outputs: list[torch.dtype] = []
     trainer, model, optimizer = make(precision="bf16")
-    model.conv.register_forward_hook(lambda module, args, out: outputs.append(out.dtype))
+    model.register_forward_hook(lambda module, args, out: outputs.append(out.dtype))
     losses(trainer, model, optimizer, 1)
     trainer, model, optimizer = make()
-    model.conv.register_forward_hook(lambda module, args, out: outputs.append(out.dtype))
+    model.register_forward_hook(lambda module, args, out: outputs.append(out.dtype))
     losses(trainer, model, optimizer, 1)
     assert outputs == [torch.bfloat16, torch.float32]
 
@@ -189,15 +195,17 @@ def test_fp16_snapshots_hold_float32_predictions_and_unscaled_gradients(tmp_path
 
 @pytest.mark.slow
 def test_compile_trains_and_checkpoints_the_models_own_state_dict() -> None:
-    eager_trainer, eager_model, eager_optimizer = make(model_class=PlainModel)
+    eager_trainer, eager_model, eager_optimizer = make(model_factory=PlainModel)
     eager = losses(eager_trainer, eager_model, eager_optimizer, 4)
-    trainer, model, optimizer = make(model_class=PlainModel, compile=True)
+    trainer, model, optimizer = make(model_factory=PlainModel, compile=True)
     compiled = losses(trainer, model, optimizer, 4)
     assert compiled == pytest.approx(eager, rel=1e-4)
     assert trainer._steps.compiled is not None and trainer._steps.compiled[0] is model
     checkpoint = saved_state(trainer, model, optimizer)
     assert (
-        list(checkpoint["model"]) == list(eager_model.state_dict()) == ["conv.weight", "conv.bias"]
+        list(checkpoint["model"])
+        == list(eager_model.state_dict())
+        == ["net.0.weight", "net.0.bias"]
     )
     # a compiled run resumes an eager checkpoint and the other way round: same keys
     eager_model.load_state_dict(checkpoint["model"])
@@ -208,11 +216,11 @@ def test_channels_last_3d_puts_weights_and_raw_in_that_format() -> None:
     trainer, model, optimizer = make(channels_last_3d=True)
     model.register_forward_pre_hook(lambda module, args: inputs.append(args[0]))
     seen = losses(trainer, model, optimizer, 3)
-    assert model.conv.weight.is_contiguous(memory_format=torch.channels_last_3d)
+    assert model.net[0].weight.is_contiguous(memory_format=torch.channels_last_3d)
     assert inputs[0].is_contiguous(memory_format=torch.channels_last_3d)
     default_trainer, default_model, default_optimizer = make()
     assert seen == pytest.approx(losses(default_trainer, default_model, default_optimizer, 3))
-    assert list(saved_state(trainer, model, optimizer)["model"]) == ["conv.weight", "conv.bias"]
+    assert list(saved_state(trainer, model, optimizer)["model"]) == ["net.0.weight", "net.0.bias"]
 
 
 # -- the config --------------------------------------------------------------------------------

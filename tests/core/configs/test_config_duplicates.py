@@ -12,10 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from conftest import CLI
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from run_helpers import run_data
+from run_helpers import CLI, run_data
 
 from dacapo_trainers import ConfigError
 from dacapo_trainers._configs._loading import read_config_file

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import CLI
 from run_helpers import (
+    CLI,
     final_weights,
     finish,
     run_data,

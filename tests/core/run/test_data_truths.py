@@ -8,8 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from conftest import CLI
-from run_helpers import run_data, write_run
+from run_helpers import CLI, run_data, write_run
 
 from dacapo_trainers import open_array, write_array
 from dacapo_trainers.reference import make_demo_data

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import CLI
+from run_helpers import CLI
 
 
 def test_a_trainer_not_installed_is_refused_before_anything_is_written(

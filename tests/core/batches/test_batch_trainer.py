@@ -1,12 +1,13 @@
 """BatchTrainer: the loop, its order of work, the restore order, random state and snapshots.
 
 A toy subclass implements only its data (random crops of a random in-memory volume); every
-test runs real optimizer steps of a tiny convolution on the CPU.
+test runs real optimizer steps of the kit's toy models (a tiny convolution) on the CPU.
 """
 
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -28,6 +29,7 @@ from dacapo_trainers import (
     open_array,
 )
 from dacapo_trainers._batches._snapshots import snapshot_due, write_snapshot
+from dacapo_trainers.testing import ToyModel, ToyUpsamplingModel
 
 CPU = torch.device("cpu")
 VOXEL = (4, 4, 4)
@@ -47,29 +49,19 @@ class ToyTask:
     loss: WeightedMSE = attrs.Factory(WeightedMSE)
 
 
-class ToyModel(torch.nn.Module):
-    """A 3x3x3 valid convolution (8³ -> 6³), or x2 upsampling first (8³ -> 14³)."""
+#: The kit's toy models that the toy trainer feeds; both record their inputs (copies).
+ToyModels = ToyModel | ToyUpsamplingModel
 
-    num_in_channels = 1
-    num_out_channels = 1
 
-    def __init__(self, upsample: bool = False) -> None:
-        super().__init__()
-        self.upsample = upsample
-        self.conv = torch.nn.Conv3d(1, 1, 3)
-        self.input_shape = (8, 8, 8)
-        self.output_shape = (14, 14, 14) if upsample else (6, 6, 6)
-        self.eval_input_shape = self.input_shape
-        self.inputs: list[torch.Tensor] = []
-        self.log: list[tuple[Any, ...]] | None = None
+def toy_model(upsample: bool = False) -> ToyModels:
+    """One valid 3³ convolution (8³ -> 6³), or one with x2 upsampling after it (10³ at 4 nm ->
+    16³ at 2 nm)."""
+    return ToyUpsamplingModel() if upsample else ToyModel(input_shape=(8, 8, 8), convolutions=1)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        self.inputs.append(x)
-        if self.log is not None:
-            self.log.append(("forward",))
-        if self.upsample:
-            x = torch.nn.functional.interpolate(x, scale_factor=2.0)
-        return torch.sigmoid(self.conv(x))
+
+def log_forwards(model: torch.nn.Module, log: list[tuple[Any, ...]]) -> None:
+    """Each forward of ``model`` appends ``("forward",)`` to ``log``."""
+    model.register_forward_pre_hook(lambda module, args: log.append(("forward",)))
 
 
 class ToyTrainer(BatchTrainer):
@@ -86,13 +78,18 @@ class ToyTrainer(BatchTrainer):
     def prepare_batches(self, datasets: Any, model: Any, task: Any) -> None:
         self.log.append(("prepare",))
         self.volume = torch.rand((1, 24, 24, 24), generator=self.generator)
+        self.input_shape = tuple(model.input_shape)
         self.output_shape = tuple(model.output_shape)
 
     def next_batch(self, index: int) -> Batch:
         assert self.volume is not None
         self.log.append(("batch", index))
-        starts = torch.randint(0, 17, (self.batch_size, 3), generator=self.generator).tolist()
-        raw = torch.stack([self.volume[:, a : a + 8, b : b + 8, c : c + 8] for a, b, c in starts])
+        size = self.input_shape[0]  # the models' inputs are cubes inside the 24³ volume
+        last = 24 - size
+        starts = torch.randint(0, last + 1, (self.batch_size, 3), generator=self.generator).tolist()
+        raw = torch.stack(
+            [self.volume[:, a : a + size, b : b + size, c : c + size] for a, b, c in starts]
+        )
         shape = (self.batch_size, 1, *self.output_shape)
         target = torch.rand(shape, generator=self.generator)
         if self.trainer_config.beta:  # a sampler that takes no generator: the documented way
@@ -105,7 +102,8 @@ class ToyTrainer(BatchTrainer):
             raw_voxel_size=VOXEL,
             output_voxel_size=output_voxel,
             raw_offsets=[[s * 4 for s in start] for start in starts],
-            output_offsets=[[s * 4 + 2 for s in start] for start in starts],
+            # both models' valid convolution trims one raw voxel (4 nm) on each side
+            output_offsets=[[s * 4 + 4 for s in start] for start in starts],
         )
         due = self.snapshot_due(index)
         return Batch(
@@ -141,9 +139,9 @@ def make(
     model_seed: int = 0,
     build: bool = True,
     config_class: type[ToyConfig] = ToyConfig,
-    model_class: type[ToyModel] = ToyModel,
+    model_factory: Callable[[], ToyModels] | None = None,
     **overrides: Any,
-) -> tuple[ToyTrainer, ToyModel, torch.optim.Optimizer]:
+) -> tuple[ToyTrainer, ToyModels, torch.optim.Optimizer]:
     fields: dict[str, Any] = {
         "name": "toy",
         "batch_size": 2,
@@ -156,14 +154,14 @@ def make(
     assert isinstance(trainer, ToyTrainer)
     trainer.seed = seed
     torch.manual_seed(model_seed)
-    model = model_class(upsample=fields.get("upsample", False))
+    model = model_factory() if model_factory else toy_model(fields.get("upsample", False))
     optimizer = trainer.create_optimizer(model)
     if build:
         trainer.build_batch_provider([], model, ToyTask(), container)
     return trainer, model, optimizer
 
 
-def losses(trainer: ToyTrainer, model: ToyModel, optimizer: Any, n: int) -> list[float]:
+def losses(trainer: ToyTrainer, model: ToyModels, optimizer: Any, n: int) -> list[float]:
     return [stats.loss for stats in trainer.iterate(n, model, optimizer, CPU)]
 
 
@@ -202,7 +200,7 @@ LOOP_ORDER = [
 
 def test_batch_i_plus_1_is_requested_while_step_i_is_open() -> None:
     trainer, model, optimizer = make()
-    model.log = trainer.log
+    log_forwards(model, trainer.log)
     del trainer.log[:]
     for stats in trainer.iterate(3, model, optimizer, CPU):
         trainer.log.append(("yield", stats.iteration))
@@ -212,6 +210,8 @@ def test_batch_i_plus_1_is_requested_while_step_i_is_open() -> None:
 def test_cpu_batches_reach_the_model_without_a_copy() -> None:
     trainer, model, optimizer = make()
     seen: list[Batch] = []
+    reached: list[int] = []
+    model.register_forward_pre_hook(lambda module, args: reached.append(args[0].data_ptr()))
     next_batch = trainer.next_batch
 
     def recording(index: int) -> Batch:
@@ -220,7 +220,7 @@ def test_cpu_batches_reach_the_model_without_a_copy() -> None:
 
     trainer.next_batch = recording  # type: ignore[method-assign]
     losses(trainer, model, optimizer, 2)
-    assert [x.data_ptr() for x in model.inputs] == [b.raw.data_ptr() for b in seen]
+    assert reached == [b.raw.data_ptr() for b in seen]
 
 
 def test_optimizer_is_dacapos_radam_with_the_linear_warmup() -> None:
@@ -242,7 +242,7 @@ def test_build_optimizer_chooses_the_optimizer_the_warmup_wraps() -> None:
             return torch.optim.SGD(model.parameters(), lr=self.learning_rate)
 
     trainer = SGDTrainer(ToyConfig(name="t", batch_size=1, learning_rate=1.0))
-    optimizer = trainer.create_optimizer(ToyModel())
+    optimizer = trainer.create_optimizer(toy_model())
     assert isinstance(optimizer, torch.optim.SGD)
     assert optimizer.param_groups[0]["lr"] == pytest.approx(0.01)  # warmup starts at 1%
 
@@ -300,7 +300,7 @@ def checkpoint_at(iteration: int, n: int, **overrides: Any) -> tuple[dict[str, A
     return saved, seen
 
 
-def saved_state(trainer: ToyTrainer, model: ToyModel, optimizer: Any) -> dict[str, Any]:
+def saved_state(trainer: ToyTrainer, model: ToyModels, optimizer: Any) -> dict[str, Any]:
     """What a checkpoint holds, through torch.save/load(weights_only=True) as the driver's."""
     buffer = io.BytesIO()
     torch.save(
@@ -323,7 +323,7 @@ def test_resume_from_a_mid_iterate_checkpoint_is_bit_exact(load_first: bool) -> 
     trainer = ToyTrainer(ToyConfig(name="toy", batch_size=2, learning_rate=0.05))
     trainer.seed = 7
     torch.manual_seed(5)
-    model = ToyModel()
+    model = toy_model()
     if load_first:  # before the optimizer and the provider exist: applied when they do
         trainer.load_state_dict(saved["trainer"])
     optimizer = trainer.create_optimizer(model)
@@ -388,7 +388,7 @@ def test_batch_state_is_restored_after_prepare_batches_in_either_order() -> None
 
     config = ToyConfig(name="t", batch_size=1, learning_rate=0.05)
     trainer = Counting(config)
-    model = ToyModel()
+    model = toy_model()
     optimizer = trainer.create_optimizer(model)
     trainer.build_batch_provider([], model, ToyTask())
     steps = trainer.iterate(4, model, optimizer, CPU)
@@ -453,22 +453,22 @@ def test_a_snapshot_on_a_finer_output_grid(tmp_path: Path) -> None:
     }
     assert arrays["raw"].voxel_size == (4, 4, 4)
     assert arrays["raw"].offset == geometry.raw_offsets[0]
-    assert arrays["raw"].data.shape == (8, 8, 8)
+    assert arrays["raw"].data.shape == (10, 10, 10)
     for name in ("gt", "target", "weight", "prediction", "gradients", "mask"):
         assert arrays[name].voxel_size == (2, 2, 2), name
         assert arrays[name].offset == geometry.output_offsets[0], name
     for name in ("gt", "target", "weight", "prediction", "gradients"):  # sample 0
-        assert arrays[name].data.shape == (14, 14, 14), name
+        assert arrays[name].data.shape == (16, 16, 16), name
         assert arrays[name].axis_names == ("z", "y", "x"), name
     # the mask of both samples, as DaCapo; booleans as float32
-    assert arrays["mask"].data.shape == (2, 14, 14, 14)
+    assert arrays["mask"].data.shape == (2, 16, 16, 16)
     assert arrays["mask"].axis_names == ("c^", "z", "y", "x")
     assert arrays["mask"].dtype == np.float32
     np.testing.assert_array_equal(arrays["mask"].to_numpy(), np.asarray(batches[3].mask))
     np.testing.assert_array_equal(arrays["raw"].to_numpy(), batches[3].raw[0, 0].numpy())
     np.testing.assert_array_equal(arrays["gt"].to_numpy(), batches[3].gt[0])
     prediction, target = arrays["prediction"].to_numpy(), arrays["target"].to_numpy()
-    expected = 2 * (prediction - target) / (2 * 14**3)  # d mean((p - t)²) / dp, weight 1
+    expected = 2 * (prediction - target) / (2 * 16**3)  # d mean((p - t)²) / dp, weight 1
     np.testing.assert_allclose(arrays["gradients"].to_numpy(), expected, rtol=1e-5, atol=1e-10)
 
 

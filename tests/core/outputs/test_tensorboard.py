@@ -11,11 +11,10 @@ from pathlib import Path
 import numpy as np
 import pluggy
 import pytest
-from conftest import CLI
 from plugin_packages import pip_install_target
+from run_helpers import CLI, run_data, write_run
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
-from test_training_driver import run_data, write_run
 
 from dacapo_trainers import (
     ConfigError,
@@ -34,7 +33,7 @@ from dacapo_trainers._outputs._tensorboard import TensorBoardLogger
 from dacapo_trainers._run._driver import check_inputs
 from dacapo_trainers.reference import make_demo_data
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 SCALARS = ["learning_rate", "loss/train", "seconds_per_iteration"]
 
 

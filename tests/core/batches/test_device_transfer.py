@@ -13,10 +13,11 @@ import torch
 from test_batch_trainer import (
     CPU,
     LOOP_ORDER,
-    ToyModel,
+    ToyModels,
     ToyTask,
     ToyTrainer,
     checkpoint_at,
+    log_forwards,
     losses,
     make,
 )
@@ -216,7 +217,7 @@ def with_fake_cuda(monkeypatch: pytest.MonkeyPatch, log: list[Any]) -> None:
 
 def fake_cuda_trainer(
     monkeypatch: pytest.MonkeyPatch,
-) -> tuple[list[Any], ToyTrainer, ToyModel, torch.optim.Optimizer]:
+) -> tuple[list[Any], ToyTrainer, ToyModels, torch.optim.Optimizer]:
     """A toy trainer on the fake CUDA transfer, logging into the transfer's log."""
     log: list[Any] = []
     with_fake_cuda(monkeypatch, log)
@@ -267,7 +268,7 @@ def test_the_copy_of_batch_i_plus_1_is_issued_before_step_i_is_yielded(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     log, trainer, model, optimizer = fake_cuda_trainer(monkeypatch)
-    model.log = log
+    log_forwards(model, log)
     for stats in trainer.iterate(3, model, optimizer, CPU):
         log.append(("yield", stats.iteration))
     order = [entry for entry in log if entry[0] in {"batch", "forward", "release", "yield"}]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from conftest import CLI
+from run_helpers import CLI
 
 from dacapo_trainers._plugins._known import install_command
 

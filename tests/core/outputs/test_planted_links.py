@@ -13,8 +13,7 @@ import secrets
 from pathlib import Path
 
 import pytest
-from conftest import CLI
-from run_helpers import finish, run_data, start_training, wait_for_stats, write_run
+from run_helpers import CLI, finish, run_data, start_training, wait_for_stats, write_run
 
 from dacapo_trainers import OutputFolderError
 from dacapo_trainers._outputs import _atomic

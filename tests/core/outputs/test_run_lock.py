@@ -19,8 +19,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import CLI
 from run_helpers import (
+    CLI,
     finish,
     run_data,
     start_training,

@@ -116,7 +116,7 @@ def test_the_install_hint_names_the_plugin_folder_of_a_source_install() -> None:
     plugin's folder there; installed from an index, the distribution's name."""
     text = importlib.metadata.distribution("dacapo-trainers").read_text("direct_url.json")
     url = json.loads(text or "{}").get("url", "")
-    checkout = Path(__file__).resolve().parents[2]
+    checkout = Path(__file__).resolve().parents[3]
     if url.startswith("file:") and Path(url.removeprefix("file://")).resolve() == checkout / "core":
         folder = checkout / "plugins" / "gunpowder"
         assert source_folder("dacapo-trainers-gunpowder") == folder

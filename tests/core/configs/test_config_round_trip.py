@@ -9,9 +9,9 @@ from typing import Any
 import attrs
 import pytest
 import yaml
-from conftest import CLI
 from hypothesis import HealthCheck, given, reject, settings
 from hypothesis import strategies as st
+from run_helpers import CLI
 
 from dacapo_trainers import ConfigConverter, ConfigError, TaggedConfig, default_registry
 from dacapo_trainers.testing import tiny_run_data

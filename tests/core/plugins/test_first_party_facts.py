@@ -13,7 +13,7 @@ from dacapo_trainers._cli._demo_setup import demo_run_data
 from dacapo_trainers._plugins._known import known_distributions
 from dacapo_trainers._plugins._optional_hooks import demo_settings
 
-PLUGINS = Path(__file__).resolve().parents[2] / "plugins"
+PLUGINS = Path(__file__).resolve().parents[3] / "plugins"
 
 
 def _declared_types() -> dict[str, set[str]]:

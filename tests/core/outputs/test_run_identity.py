@@ -12,8 +12,7 @@ import json
 from pathlib import Path
 
 import torch
-from conftest import CLI
-from run_helpers import finish, run_data, start_training, wait_for_stats, write_run
+from run_helpers import CLI, finish, run_data, start_training, wait_for_stats, write_run
 
 
 def _trained(tensor_cli: CLI, demo_zarr: Path, tmp_path: Path) -> tuple[Path, dict]:  # type: ignore[type-arg]

@@ -8,10 +8,9 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import CLI
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from run_helpers import run_data, write_run
+from run_helpers import CLI, run_data, write_run
 
 from dacapo_trainers import ConfigError, RunConfig, load_config
 from dacapo_trainers._configs._overrides import apply_overrides, parse_override

@@ -7,10 +7,9 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from conftest import CLI
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from run_helpers import run_data, stats_of, write_run
+from run_helpers import CLI, run_data, stats_of, write_run
 
 from dacapo_trainers._configs._run_config import folder_name_problem
 

@@ -11,8 +11,7 @@ import signal
 import time
 from pathlib import Path
 
-from conftest import CLI
-from run_helpers import RUN_LIMIT_S, finish, run_data, start_training, write_run
+from run_helpers import CLI, RUN_LIMIT_S, finish, run_data, start_training, write_run
 
 from dacapo_trainers._outputs._tensorboard import logged_image_steps, snapshot_iterations
 
