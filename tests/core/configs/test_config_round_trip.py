@@ -29,6 +29,12 @@ KNOWN: dict[str, dict[str, Any]] = {
         "num_fmaps": 4,
         "fmap_inc_factor": 2,
     },
+    # one entry per spatial dimension in the two lists (random lengths rarely agree)
+    "DeformAugmentConfig": {
+        "control_point_spacing": [4, 4, 4],
+        "jitter_sigma": [1.0, 1.0, 1.0],
+        "spatial_dims": 3,
+    },
 }
 
 
