@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from dacapo_trainers import ChunkReadError, TrainingError, open_array, write_array
-from dacapo_trainers._arrays._chunk_reads import label_reads
+from dacapo_trainers._arrays._chunk_reads import label_dataset_reads, label_reads
+from dacapo_trainers.reference import ZarrDatasetConfig
 
 
 def _damaged(tmp_path: Path, chunk: tuple[int, int, int]) -> tuple[Path, np.ndarray]:
@@ -56,3 +57,21 @@ def test_everything_but_a_failed_read_is_the_zarr_arrays(tmp_path: Path) -> None
     assert tuple(array.data.chunks) == (4, 6)
     with pytest.raises(IndexError):  # the caller's mistake, not the data's
         array.data[9]
+
+
+def test_the_arrays_of_a_reference_dataset_are_labelled_through_its_intensity_mapping(
+    tmp_path: Path,
+) -> None:
+    """The reference dataset maps raw's intensities lazily: the label reaches the zarr reads
+    under the mapping, and a read through the mapping names the dataset."""
+    container, _ = _damaged(tmp_path, (2, 1, 0))
+    write_array(container, "gt", np.ones((30, 20, 30), np.uint8), voxel_size=[1, 1, 1])
+    config = ZarrDatasetConfig(
+        name="cells", container=str(container), intensity_range=[0, 255], normalized_range=[0, 1]
+    )
+    dataset = config.build()
+    label_dataset_reads(dataset, "validation dataset")
+    with pytest.raises(ChunkReadError) as caught:
+        dataset.raw.data[20:30, 10:20, 0:10]
+    assert str(caught.value).startswith("validation dataset 'cells', its raw array (")
+    assert "chunk 2.1.0 (voxels 20:30, 10:20, 0:10)" in str(caught.value)

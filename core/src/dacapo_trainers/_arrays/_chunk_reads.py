@@ -83,6 +83,15 @@ def label_reads(data: Any, label: str) -> None:
             return
 
 
+def label_dataset_reads(dataset: Any, kind: str = "dataset") -> None:
+    """Label the reads of ``dataset``'s raw, gt and mask arrays: ``"{kind} 'cells', its raw
+    array"`` (``kind``: ``"dataset"``, ``"validation dataset"``)."""
+    for role in ("raw", "gt", "mask"):
+        array = getattr(dataset, role, None)
+        if array is not None:
+            label_reads(array.data, f"{kind} {getattr(dataset, 'name', '?')!r}, its {role} array")
+
+
 def chunk_indices(box: Box, chunks: Sequence[int]) -> Iterable[tuple[int, ...]]:
     """The index of every chunk that ``box`` touches, in order."""
     ranges = [

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 import attrs
 
-from .._arrays._chunk_reads import label_reads
+from .._arrays._chunk_reads import label_dataset_reads
 from .._configs._duplicates import duplicate_dataset_names
 from .._configs._run_config import RunConfig
 from .._contract._models import build_model
@@ -147,10 +147,7 @@ def open_datasets(run: RunConfig, registry: Registry, source: str | None) -> lis
     if issues:
         raise ConfigError(issues, source)
     for dataset in datasets:  # a chunk that fails to read later names its dataset and array
-        for role in _ARRAYS:
-            array = getattr(dataset, role, None)
-            if array is not None:
-                label_reads(array.data, f"dataset {dataset.name!r}, its {role} array")
+        label_dataset_reads(dataset)
     return datasets
 
 

@@ -19,6 +19,7 @@ from typing import Any
 
 import attrs
 
+from .._arrays._chunk_reads import label_dataset_reads
 from .._arrays._in_memory import InMemoryArray
 from .._contract._models import output_voxel_size
 from .._contract._protocols import Array, Dataset
@@ -94,6 +95,7 @@ class Validation:
                     f"validation dataset {dataset.name!r} has no gt; give it a gt_config, or "
                     "remove it from validate_configs"
                 )
+            label_dataset_reads(dataset, "validation dataset")
 
     def due(self, iteration: int) -> bool:
         """Whether to validate after ``iteration`` completed iterations."""
