@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from dacapo_trainers import ChunkReadError, TrainingError, open_array, write_array
-from dacapo_trainers._arrays._chunk_reads import label_dataset_reads, label_reads
+from dacapo_trainers._arrays._chunk_reads import CheckedReads, label_dataset_reads, label_reads
 from dacapo_trainers.reference import ZarrDatasetConfig
 
 
@@ -75,3 +75,18 @@ def test_the_arrays_of_a_reference_dataset_are_labelled_through_its_intensity_ma
         dataset.raw.data[20:30, 10:20, 0:10]
     assert str(caught.value).startswith("validation dataset 'cells', its raw array (")
     assert "chunk 2.1.0 (voxels 20:30, 10:20, 0:10)" in str(caught.value)
+
+
+class _TooLarge:
+    """Array-like whose reads run out of memory, as a request too large for the host would."""
+
+    shape = (4, 4)
+    chunks = (2, 2)
+
+    def __getitem__(self, key: object) -> np.ndarray:
+        raise MemoryError("Unable to allocate 24.0 GiB")
+
+
+def test_running_out_of_memory_is_not_called_a_damaged_chunk() -> None:
+    with pytest.raises(MemoryError, match="Unable to allocate"):
+        CheckedReads(_TooLarge(), "/data/big.zarr/raw")[...]

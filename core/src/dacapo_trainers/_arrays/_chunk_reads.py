@@ -45,8 +45,8 @@ class CheckedReads:
     def __getitem__(self, key: Any) -> Any:
         try:
             return self._array[key]
-        except (IndexError, TypeError, DacapoTrainersError, RemoteAccessError):
-            raise  # the caller's key, or an error that already says what failed
+        except (IndexError, TypeError, MemoryError, DacapoTrainersError, RemoteAccessError):
+            raise  # the caller's key, too large a request, or an error that says what failed
         except Exception as error:  # a codec's or store's complaint about the data
             raise ChunkReadError(self._message(key, error)) from error
 
