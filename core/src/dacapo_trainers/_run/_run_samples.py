@@ -86,19 +86,19 @@ class RunSamples(torch.utils.data.IterableDataset[dict[str, torch.Tensor]]):
             )
         with torch.random.fork_rng(devices=[]):  # weight init: leave the caller's generator be
             task, model = build_task_and_model(run, registry, source)
-        reason = trainer.cannot_train_model_reason(datasets, model, task)
-        if reason is not None:
+        # With the model known, the trainer refuses data by its reason or by a ValueError.
+        problem = trainer.cannot_train_model_reason(datasets, model, task)
+        cause: ValueError | None = None
+        if problem is None:
+            try:
+                trainer.build_batch_provider(datasets, model, task, snapshots)
+            except ValueError as error:
+                problem, cause = str(error), error
+        if problem is not None:
             trainer.close()
             raise CannotTrainError(
-                f"{type(config).__name__} {config.name!r} cannot make samples: {reason}"
-            )
-        try:
-            trainer.build_batch_provider(datasets, model, task, snapshots)
-        except ValueError as error:
-            trainer.close()
-            raise CannotTrainError(
-                f"{type(config).__name__} {config.name!r} cannot make samples: {error}"
-            ) from error
+                f"{type(config).__name__} {config.name!r} cannot make samples: {problem}"
+            ) from cause
         return trainer
 
 
